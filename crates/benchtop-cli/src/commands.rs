@@ -1,0 +1,223 @@
+//! The subcommands. Each opens what it needs, calls the libraries and prints.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use benchtop_core::experiment::load_and_plan;
+use benchtop_core::table::{RunTable, summarise_points};
+use benchtop_core::{RunEvent, RunRecord, RunStatus};
+use benchtop_runner::{Cancel, Runner};
+use benchtop_store::{RunFilter, Store};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::print;
+
+fn open_store(dir: Option<&Path>) -> Result<Store> {
+    let dir = Store::resolve_dir(dir)?;
+    Ok(Store::open(&dir)?)
+}
+
+/// `benchtop run`: plan every file first (so a bad file stores nothing), then run them all.
+pub fn run(store_dir: Option<&Path>, files: &[PathBuf], jobs: Option<usize>, sets: &[String]) -> Result<ExitCode> {
+    let registry = benchtop_studies::registry();
+    let mut plans = Vec::new();
+    let mut experiments = Vec::new();
+    for file in files {
+        let (exp, mut p) = load_and_plan(file, sets, &registry)?;
+        experiments.push(exp);
+        plans.append(&mut p);
+    }
+    let store = Arc::new(open_store(store_dir)?);
+    let jobs = jobs.unwrap_or_else(Runner::default_jobs);
+    let runner = Runner::new(store.clone(), registry, jobs);
+    let records = runner.enqueue(&plans)?;
+    let ids: Vec<_> = records.iter().map(|r| r.id).collect();
+    for exp in &experiments {
+        eprintln!("{}: {} runs ({} jobs at a time), store {}", exp.name, exp.run_count(), jobs, store.path().display());
+    }
+
+    let bar = progress_bar(ids.len() as u64);
+    // Without a terminal (CI, logs, a parent process) the bar is hidden: print a line per run.
+    let plain = !std::io::stderr().is_terminal();
+    let total = ids.len();
+    let observer = {
+        let bar = bar.clone();
+        move |event: &RunEvent| {
+            if let RunEvent::Finished { run, status, error, .. } = event {
+                bar.inc(1);
+                let detail = error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+                if plain {
+                    // Not eprintln!: a closed stderr must not panic the store writer thread.
+                    let _ = writeln!(std::io::stderr(), "run {run} {status} ({}/{total}){detail}", bar.position());
+                } else if error.is_some() {
+                    bar.println(format!("run {run} {status}{detail}"));
+                }
+            }
+        }
+    };
+    let cancel = Cancel::new();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let outcome = runtime.block_on(async {
+        let on_ctrl_c = {
+            let (cancel, bar) = (cancel.clone(), bar.clone());
+            async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    bar.println("cancelling: running runs stop at their next step; what they logged is kept");
+                    cancel.cancel_all();
+                }
+            }
+        };
+        let watcher = tokio::spawn(on_ctrl_c);
+        let outcome = runner.execute(ids.clone(), cancel.clone(), observer).await;
+        watcher.abort();
+        outcome
+    });
+    bar.finish_and_clear();
+
+    let finished: Vec<RunRecord> = ids.iter().filter_map(|id| store.run(*id).ok()).collect();
+    print::point_table(&summarise_points(&finished));
+    for e in &outcome.store_errors {
+        eprintln!("store error: {e}");
+    }
+    eprintln!(
+        "{} done, {} failed, {} cancelled; see `benchtop runs` or `benchtop export` (store {})",
+        outcome.done,
+        outcome.failed,
+        outcome.cancelled,
+        store.path().display()
+    );
+    Ok(if outcome.cancelled > 0 {
+        ExitCode::from(130)
+    } else if outcome.failed > 0 || !outcome.store_errors.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    let style = ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} runs, ETA {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// `benchtop studies [NAME]`.
+pub fn studies(name: Option<&str>, json: bool) -> Result<ExitCode> {
+    let registry = benchtop_studies::registry();
+    let infos: Vec<_> = match name {
+        Some(n) => vec![registry.get(n).map_err(anyhow::Error::msg)?.info()],
+        None => registry.all().iter().map(|s| s.info()).collect(),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&infos)?);
+    } else if name.is_some() {
+        print::study_detail(&infos[0]);
+    } else {
+        print::study_list(&infos);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `benchtop runs`.
+pub fn runs(store_dir: Option<&Path>, experiment: Option<String>, status: Option<&str>, json: bool) -> Result<ExitCode> {
+    let status = status.map(str::parse::<RunStatus>).transpose().map_err(anyhow::Error::msg)?;
+    let store = open_store(store_dir)?;
+    let records = store.runs(&RunFilter { experiment, status, ..RunFilter::default() })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&records)?);
+    } else {
+        print::run_list(&records);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `benchtop show RUN`.
+pub fn show(store_dir: Option<&Path>, run: &str, json: bool) -> Result<ExitCode> {
+    let store = open_store(store_dir)?;
+    let record = store.find_run(run)?;
+    let series: Vec<(String, Vec<(u64, f64)>)> = store
+        .series_names(record.id)?
+        .into_iter()
+        .map(|name| store.series(record.id, &name).map(|points| (name, points)))
+        .collect::<Result<_, _>>()?;
+    let logs = store.logs(record.id)?;
+    let artifacts = store.artifacts(record.id)?;
+    if json {
+        let value = serde_json::json!({
+            "run": record,
+            "series": series.iter().map(|(n, p)| (n.clone(), p.clone())).collect::<std::collections::BTreeMap<_, _>>(),
+            "logs": logs,
+            "artifacts": artifacts,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print::run_detail(&record, &series, &logs, &artifacts);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `benchtop delete RUN | --experiment NAME`.
+pub fn delete(store_dir: Option<&Path>, run: Option<&str>, experiment: Option<&str>) -> Result<ExitCode> {
+    let store = open_store(store_dir)?;
+    let targets = match (run, experiment) {
+        (Some(run), _) => vec![store.find_run(run)?],
+        (None, Some(exp)) => {
+            let runs = store.runs(&RunFilter { experiment: Some(exp.to_owned()), ..RunFilter::default() })?;
+            if runs.is_empty() {
+                bail!("no runs of experiment `{exp}` in the store at {}", store.path().display());
+            }
+            runs
+        }
+        (None, None) => bail!("name a run or --experiment"),
+    };
+    for r in &targets {
+        store.delete_run(r.id)?;
+    }
+    eprintln!("deleted {} run(s)", targets.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `benchtop export`.
+pub fn export(store_dir: Option<&Path>, experiment: Option<String>, json: bool, out: Option<&Path>) -> Result<ExitCode> {
+    let store = open_store(store_dir)?;
+    let records = store.runs(&RunFilter { experiment: experiment.clone(), ..RunFilter::default() })?;
+    if records.is_empty() {
+        match experiment {
+            Some(e) => bail!("no runs of experiment `{e}` in the store at {}", store.path().display()),
+            None => bail!("the store at {} has no runs", store.path().display()),
+        }
+    }
+    let table = RunTable::from_records(&records);
+    let mut buffer = Vec::new();
+    if json {
+        let rows: Vec<serde_json::Map<String, serde_json::Value>> = table
+            .rows
+            .iter()
+            .map(|row| table.columns.iter().cloned().zip(row.iter().cloned()).collect())
+            .collect();
+        serde_json::to_writer_pretty(&mut buffer, &rows)?;
+        buffer.push(b'\n');
+    } else {
+        let mut writer = csv::Writer::from_writer(&mut buffer);
+        writer.write_record(&table.columns)?;
+        for row in &table.rows {
+            writer.write_record(row.iter().map(print::cell))?;
+        }
+        writer.flush()?;
+    }
+    match out {
+        Some(path) => {
+            std::fs::write(path, &buffer).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {} runs to {}", records.len(), path.display());
+        }
+        None => std::io::stdout().write_all(&buffer)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

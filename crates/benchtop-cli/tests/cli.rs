@@ -1,0 +1,239 @@
+//! End-to-end tests of the `benchtop` binary over temporary stores.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn benchtop(store: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_benchtop"));
+    cmd.arg("--store").arg(store).env_remove("BENCHTOP_STORE");
+    cmd
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+fn repo_file(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
+}
+
+/// A small ISR experiment: `runs` runs of `steps` steps each.
+fn write_experiment(dir: &Path, name: &str, seeds: u32, steps: u32) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let body = format!(
+        "name = \"{name}\"\nstudy = \"isr\"\nseeds = {seeds}\n[params]\nsamples_per_env = 200\nsteps = {steps}\neval_every = 25\n[sweep]\nmethod = [\"erm\", \"isr_mean\"]\n"
+    );
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+fn runs_json(store: &Path) -> Vec<Value> {
+    let out = benchtop(store).args(["runs", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+}
+
+fn run(store: &Path, args: &[&str]) -> Output {
+    benchtop(store).args(args).output().unwrap()
+}
+
+#[test]
+fn the_quick_preset_runs_and_lists_summarises_shows_and_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let preset = repo_file("experiments/isr-quick.toml");
+    let out = run(&store, &["run", preset.to_str().unwrap(), "--jobs", "2"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("isr-quick") && stdout.contains("test_error (mean ± 95% CI)"), "{stdout}");
+
+    let runs = runs_json(&store);
+    assert_eq!(runs.len(), 3 * 2 * 2);
+    for r in &runs {
+        for key in ["id", "experiment", "study", "method", "seed", "status"] {
+            assert!(r.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(r["status"], "done");
+        assert!(r["provenance"]["duration_s"].as_f64().unwrap() > 0.0);
+    }
+
+    let id = runs[0]["id"].as_str().unwrap();
+    let shown = run(&store, &["show", id]);
+    assert!(shown.status.success());
+    assert!(text(&shown.stdout).contains("train_loss"), "the curves are listed");
+
+    let csv_out = run(&store, &["export", "--experiment", "isr-quick", "--format", "csv"]);
+    assert!(csv_out.status.success());
+    let csv = text(&csv_out.stdout);
+    let header = csv.lines().next().unwrap();
+    assert!(header.starts_with("run_id,experiment,study,method,seed,status,duration_s,param."), "{header}");
+    assert!(header.contains("param.n_envs") && header.contains("metric.test_error"), "{header}");
+    assert_eq!(csv.lines().count(), 13);
+
+    let json_path = dir.path().join("runs.json");
+    let out = run(&store, &["export", "--format", "json", "--out", json_path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let rows: Vec<Value> = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(rows.len(), 12);
+    assert!(rows[0]["metric.test_error"].is_number());
+}
+
+#[test]
+fn bad_input_is_one_clear_line_a_nonzero_exit_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let good = write_experiment(dir.path(), "keep-me", 1, 20);
+    assert!(run(&store, &["run", good.to_str().unwrap()]).status.success());
+
+    let cases: Vec<(&str, &str)> = vec![
+        ("malformed", "name = \"x\"\nstudy = \"isr\"\n[params\n"),
+        ("unknown-study", "name = \"x\"\nstudy = \"nope\"\n"),
+        ("unknown-method", "name = \"x\"\nstudy = \"isr\"\n[sweep]\nmethod = [\"erm\", \"magic\"]\n"),
+        ("bad-param", "name = \"x\"\nstudy = \"isr\"\n[params]\nn_envs = 1\n"),
+    ];
+    for (name, body) in cases {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, body).unwrap();
+        let out = run(&store, &["run", path.to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{name}: one line: {err}");
+        assert!(err.contains(&format!("{name}.toml:")), "{name}: names the file: {err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+    let unknown_method = text(&run(&store, &["run", dir.path().join("unknown-method.toml").to_str().unwrap()]).stderr);
+    assert!(unknown_method.contains(":4:") && unknown_method.contains("erm, irm, isr_mean, isr_cov, oracle"), "{unknown_method}");
+
+    let out = run(&store, &["show", "0190aaaa-0000-7000-8000-000000000000"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("no run with id"));
+    let out = run(&store, &["runs", "--status", "sleeping"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("allowed: queued, running, done"));
+
+    let runs = runs_json(&store);
+    assert_eq!(runs.len(), 2, "the earlier runs are all still there, nothing new was stored");
+    assert!(runs.iter().all(|r| r["status"] == "done"));
+}
+
+#[test]
+fn a_store_in_use_or_unusable_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let holder = benchtop_store::Store::open(&store).unwrap();
+    let out = run(&store, &["runs"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("in use by another Benchtop process"), "{}", text(&out.stderr));
+    drop(holder);
+
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = run(&file.join("store"), &["runs"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("a-file"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn delete_removes_a_run_or_a_whole_experiment() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let a = write_experiment(dir.path(), "exp-a", 2, 20);
+    let b = write_experiment(dir.path(), "exp-b", 1, 20);
+    assert!(run(&store, &["run", a.to_str().unwrap(), b.to_str().unwrap()]).status.success());
+    let runs = runs_json(&store);
+    assert_eq!(runs.len(), 6);
+    let one = runs.iter().find(|r| r["experiment"] == "exp-b").unwrap()["id"].as_str().unwrap().to_owned();
+    assert!(run(&store, &["delete", &one]).status.success());
+    assert!(run(&store, &["delete", "--experiment", "exp-a"]).status.success());
+    let left = runs_json(&store);
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0]["experiment"], "exp-b");
+}
+
+/// Start `benchtop run` and wait until it reports `done` runs finished.
+fn start_and_wait(store: &Path, exp: &Path, done: usize) -> std::process::Child {
+    let mut child = benchtop(store)
+        .args(["run", exp.to_str().unwrap(), "--jobs", "1"])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // Keep reading after the wait is over, so the child never writes into a closed pipe.
+    std::thread::spawn(move || {
+        let mut seen = 0;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(" done (") {
+                seen += 1;
+                if seen == done {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the child should report finished runs");
+    child
+}
+
+#[test]
+fn sigkill_mid_run_leaves_a_store_that_reads_back_with_the_killed_run_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let exp = write_experiment(dir.path(), "crash", 4, 3000);
+    let mut child = start_and_wait(&store, &exp, 2);
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+
+    let runs = runs_json(&store);
+    assert_eq!(runs.len(), 8);
+    let count = |s: &str| runs.iter().filter(|r| r["status"] == s).count();
+    assert!(count("done") >= 2, "finished runs are intact");
+    assert!(count("interrupted") >= 1, "the killed run reads back as interrupted");
+    assert_eq!(count("done") + count("interrupted"), 8, "nothing is left queued or running");
+    for r in runs.iter().filter(|r| r["status"] == "done") {
+        assert!(r["summary"]["test_error"].is_number());
+        let shown = run(&store, &["show", r["id"].as_str().unwrap(), "--json"]);
+        let detail: Value = serde_json::from_slice(&shown.stdout).unwrap();
+        assert_eq!(detail["series"]["train_loss"].as_array().unwrap().len(), 3000 / 25 + 1);
+    }
+}
+
+#[test]
+fn ctrl_c_cancels_cleanly_and_keeps_what_was_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let exp = write_experiment(dir.path(), "cancel", 4, 3000);
+    let mut child = start_and_wait(&store, &exp, 1);
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert_eq!(exit.code(), Some(130));
+
+    let runs = runs_json(&store);
+    let count = |s: &str| runs.iter().filter(|r| r["status"] == s).count();
+    assert!(count("done") >= 1);
+    assert!(count("cancelled") >= 1);
+    assert_eq!(count("done") + count("cancelled"), 8);
+}
+
+#[test]
+fn studies_lists_methods_and_parameters_with_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["studies", "isr", "--json"]);
+    assert!(out.status.success());
+    let infos: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let isr = &infos[0];
+    let methods: Vec<&str> = isr["methods"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(methods, ["erm", "irm", "isr_mean", "isr_cov", "oracle"]);
+    let params: Vec<&str> = isr["params"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for name in ["n_envs", "d_inv", "d_spu", "samples_per_env", "scrambled"] {
+        assert!(params.contains(&name), "{name}");
+    }
+    let text_out = text(&run(dir.path(), &["studies", "isr"]).stdout);
+    assert!(text_out.contains("Number of training environments E"), "{text_out}");
+}

@@ -1,0 +1,227 @@
+use super::*;
+use crate::context::RunContext;
+use crate::params::Params;
+use crate::run::Summary;
+use crate::study::{Study, StudyError};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+/// How to do it.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Method {
+    /// The plain way.
+    #[default]
+    Plain,
+    /// The clever way.
+    Clever,
+}
+
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+struct DemoParams {
+    method: Method,
+    /// Number of environments.
+    #[schemars(range(min = 2, max = 10))]
+    n_envs: u32,
+    /// Learning rate.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    lr: f64,
+    /// Must not exceed n_envs.
+    k: u32,
+}
+
+impl Default for DemoParams {
+    fn default() -> Self {
+        DemoParams { method: Method::Plain, n_envs: 3, lr: 0.1, k: 1 }
+    }
+}
+
+impl Params for DemoParams {
+    fn check(&self) -> Vec<ParamProblem> {
+        if self.k > self.n_envs {
+            vec![ParamProblem::new("k", format!("must be at most n_envs ({})", self.n_envs))]
+        } else {
+            vec![]
+        }
+    }
+}
+
+struct Demo;
+
+impl Study for Demo {
+    type Params = DemoParams;
+    fn name(&self) -> &'static str {
+        "demo"
+    }
+    fn title(&self) -> &'static str {
+        "Demo"
+    }
+    fn description(&self) -> &'static str {
+        "A study for tests."
+    }
+    fn run(&self, _ctx: &RunContext, _p: &DemoParams) -> Result<Summary, StudyError> {
+        Ok(Summary::new())
+    }
+}
+
+fn registry() -> Registry {
+    Registry::new().with(Demo)
+}
+
+fn plan(src: &str) -> Result<Vec<RunPlan>, ExperimentError> {
+    Experiment::parse(src, "exp.toml")?.plan(&registry())
+}
+
+fn err(src: &str) -> ExperimentError {
+    plan(src).expect_err("expected an error")
+}
+
+const GOOD: &str = r#"name = "demo-grid"
+study = "demo"
+description = "A grid"
+seeds = 2
+[params]
+lr = 0.5
+[sweep]
+method = ["plain", "clever"]
+n_envs = [2, 4, 6]
+"#;
+
+#[test]
+fn a_sweep_expands_as_a_grid_times_seeds() {
+    let plans = plan(GOOD).unwrap();
+    assert_eq!(plans.len(), 2 * 3 * 2);
+    let first = &plans[0];
+    assert_eq!(first.experiment, "demo-grid");
+    assert_eq!(first.method.as_deref(), Some("plain"));
+    assert_eq!((first.seed, plans[1].seed), (0, 1));
+    assert_eq!(first.params["lr"], Value::from(0.5));
+    assert_eq!(first.params["k"], Value::from(1), "defaults fill the rest");
+    assert_eq!(first.sweep_point.len(), 2);
+    let points: std::collections::BTreeSet<String> =
+        plans.iter().map(|p| format!("{:?}", p.sweep_point)).collect();
+    assert_eq!(points.len(), 6, "every grid point appears once per seed");
+    assert_eq!(plans.iter().filter(|p| p.method.as_deref() == Some("clever")).count(), 6);
+}
+
+#[test]
+fn seeds_may_be_a_list_and_default_to_one() {
+    let src = "name = \"a\"\nstudy = \"demo\"\nseeds = [3, 9]\n";
+    let seeds: Vec<u64> = plan(src).unwrap().iter().map(|p| p.seed).collect();
+    assert_eq!(seeds, [3, 9]);
+    let src = "name = \"a\"\nstudy = \"demo\"\n";
+    assert_eq!(plan(src).unwrap().len(), 1);
+}
+
+#[test]
+fn malformed_toml_names_file_and_line() {
+    let e = err("name = \"a\"\nstudy = \"demo\"\nseeds = [1, 2\n");
+    assert_eq!(e.file, "exp.toml");
+    assert!(e.line >= 3, "{e}");
+}
+
+#[test]
+fn unknown_top_level_keys_are_named_with_the_allowed_ones() {
+    let e = err("name = \"a\"\nstudy = \"demo\"\nseedz = 3\n");
+    assert_eq!(e.line, 3, "{e}");
+    assert!(e.message.contains("seedz") && e.message.contains("seeds"), "{e}");
+}
+
+#[test]
+fn an_unknown_study_lists_the_known_ones() {
+    let e = err("name = \"a\"\nstudy = \"nope\"\n");
+    assert_eq!((e.line, e.key.as_deref()), (2, Some("study")));
+    assert!(e.message.contains("known studies: demo"), "{e}");
+}
+
+#[test]
+fn an_unknown_parameter_points_at_its_key_and_lists_the_parameters() {
+    let e = err("name = \"a\"\nstudy = \"demo\"\n[params]\nlr = 0.1\nwat = 3\n");
+    assert_eq!((e.line, e.column), (5, 1), "{e}");
+    assert_eq!(e.key.as_deref(), Some("params.wat"));
+    assert!(e.message.contains("method, n_envs, lr, k"), "{e}");
+}
+
+#[test]
+fn a_wrong_type_points_at_the_value_and_says_what_is_allowed() {
+    let e = err("name = \"a\"\nstudy = \"demo\"\n[params]\nn_envs = \"many\"\n");
+    assert_eq!((e.line, e.column), (4, 10), "{e}");
+    assert!(e.message.contains("integer from 2 to 10"), "{e}");
+}
+
+#[test]
+fn an_out_of_range_value_is_an_error_with_the_range() {
+    let e = err("name = \"a\"\nstudy = \"demo\"\n[params]\nlr = 3.5\n");
+    assert_eq!(e.line, 4);
+    assert!(e.message.contains("out of range") && e.message.contains("from 0 to 1"), "{e}");
+}
+
+#[test]
+fn an_unknown_method_lists_the_methods() {
+    let e = err("name = \"a\"\nstudy = \"demo\"\n[sweep]\nmethod = [\"plain\",\n  \"magic\"]\n");
+    assert_eq!((e.line, e.column), (5, 3), "points at the bad item: {e}");
+    assert_eq!(e.key.as_deref(), Some("sweep.method"));
+    assert!(e.message.contains("one of plain, clever"), "{e}");
+}
+
+#[test]
+fn a_sweep_value_must_be_a_non_empty_list() {
+    let e = err("name = \"a\"\nstudy = \"demo\"\n[sweep]\nn_envs = 3\n");
+    assert_eq!((e.line, e.key.as_deref()), (4, Some("sweep.n_envs")));
+    let e = err("name = \"a\"\nstudy = \"demo\"\n[sweep]\nn_envs = []\n");
+    assert!(e.message.contains("empty"), "{e}");
+}
+
+#[test]
+fn a_key_in_both_params_and_sweep_is_an_error() {
+    let e = err("name = \"a\"\nstudy = \"demo\"\n[params]\nlr = 0.1\n[sweep]\nlr = [0.2]\n");
+    assert_eq!(e.line, 4);
+}
+
+#[test]
+fn bad_seeds_and_backends_are_explained() {
+    let e = err("name = \"a\"\nstudy = \"demo\"\nseeds = 0\n");
+    assert_eq!((e.line, e.key.as_deref()), (3, Some("seeds")));
+    assert!(e.message.contains("allowed"), "{e}");
+    let e = err("name = \"a\"\nstudy = \"demo\"\nseeds = [1, 1]\n");
+    assert!(e.message.contains("twice"), "{e}");
+    let e = err("name = \"a\"\nstudy = \"demo\"\nbackend = \"tpu\"\n");
+    assert_eq!(e.line, 3);
+    assert!(e.message.contains("cpu, gpu"), "{e}");
+}
+
+#[test]
+fn cross_field_checks_point_at_the_key_they_name() {
+    let e = err("name = \"a\"\nstudy = \"demo\"\n[params]\nn_envs = 2\nk = 5\n");
+    assert_eq!((e.line, e.key.as_deref()), (5, Some("params.k")));
+    assert!(e.message.contains("at most n_envs"), "{e}");
+}
+
+#[test]
+fn set_overrides_replace_params_and_sweeps() {
+    let mut exp = Experiment::parse(GOOD, "exp.toml").unwrap();
+    exp.set("n_envs=5").unwrap();
+    exp.set("method=clever").unwrap();
+    let plans = exp.plan(&registry()).unwrap();
+    assert_eq!(plans.len(), 2, "only the seeds remain");
+    assert!(plans.iter().all(|p| p.params["n_envs"] == Value::from(5)));
+    assert!(plans.iter().all(|p| p.method.as_deref() == Some("clever")));
+}
+
+#[test]
+fn a_bad_set_override_is_blamed_on_the_command_line() {
+    let mut exp = Experiment::parse(GOOD, "exp.toml").unwrap();
+    exp.set("n_envs=99").unwrap();
+    let e = exp.plan(&registry()).unwrap_err();
+    assert_eq!((e.file.as_str(), e.key.as_deref()), ("--set", Some("n_envs")));
+    assert!(exp.set("novalue").is_err());
+}
+
+#[test]
+fn errors_print_on_one_line_with_file_line_and_column() {
+    let e = err("name = \"a\"\nstudy = \"demo\"\n[params]\nlr = 3.5\n");
+    let line = e.to_string();
+    assert!(line.starts_with("exp.toml:4:6: params.lr: "), "{line}");
+    assert!(!line.contains('\n'));
+}

@@ -1,0 +1,23 @@
+//! The vocabulary of Benchtop: experiments and their sweeps, runs, parameters, the
+//! [`Study`] trait and the [`RunContext`] a study trains through.
+//!
+//! This crate knows nothing of storage, threads, burn or the UI: studies and front ends
+//! meet here and nowhere else.
+
+pub mod context;
+pub mod experiment;
+pub mod params;
+pub mod run;
+pub mod stats;
+pub mod study;
+pub mod table;
+
+pub use context::{RunContext, RunEvent, LogLevel};
+pub use experiment::{Experiment, ExperimentError, RunPlan, SeedSpec};
+pub use params::{ParamInfo, ParamProblem, Params};
+pub use run::{Backend, Provenance, RunId, RunRecord, RunStatus, Summary};
+pub use stats::Aggregate;
+pub use study::{MethodInfo, Registry, Study, StudyError, StudyInfo, StudyObject};
+
+/// Benchtop's version, recorded with every run.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

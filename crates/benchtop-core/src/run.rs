@@ -1,0 +1,200 @@
+//! Runs: identity, status, backend, provenance and the stored record.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// A run's id: a UUID v7, so ids sort by creation time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub Uuid);
+
+impl RunId {
+    /// A fresh, time-ordered id.
+    pub fn new() -> Self {
+        RunId(Uuid::now_v7())
+    }
+
+    /// The 16 bytes used as the store's key prefix.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        self.0.as_bytes()
+    }
+}
+
+impl Default for RunId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for RunId {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(RunId)
+    }
+}
+
+/// Where a run is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+    /// The process died while the run was queued or running (found on the next open).
+    Interrupted,
+}
+
+impl RunStatus {
+    /// All statuses, in life order.
+    pub const ALL: [RunStatus; 6] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Done,
+        RunStatus::Failed,
+        RunStatus::Cancelled,
+        RunStatus::Interrupted,
+    ];
+
+    /// The lower-case name used in files, JSON and the CLI.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Done => "done",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+
+    /// Whether the run has ended (for better or worse).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RunStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RunStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                let allowed: Vec<_> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+                format!("unknown status `{s}`; allowed: {}", allowed.join(", "))
+            })
+    }
+}
+
+/// The device family a run trains on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// burn's pure-Rust CPU backend.
+    #[default]
+    Cpu,
+    /// burn-wgpu: a GPU through Vulkan/Metal/DX12 (or a CPU Vulkan driver).
+    Gpu,
+}
+
+impl Backend {
+    /// The lower-case name used in files and the CLI.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Backend::Cpu => "cpu",
+            Backend::Gpu => "gpu",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A run's summary: its final scalar per metric.
+pub type Summary = BTreeMap<String, f64>;
+
+/// What is needed to reproduce a run, recorded when it starts and ends.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// Benchtop's version.
+    pub benchtop_version: String,
+    /// The git commit of the experiment file's directory, with `-dirty` when it has changes.
+    pub git_commit: Option<String>,
+    /// The machine's host name.
+    pub host: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub duration_s: Option<f64>,
+}
+
+/// Everything stored about one run but its series, logs and artifacts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub experiment: String,
+    pub study: String,
+    /// The method, when the study's parameters have one (most do).
+    pub method: Option<String>,
+    pub seed: u64,
+    pub backend: Backend,
+    pub status: RunStatus,
+    /// The fully resolved parameters: defaults, then `[params]`, then the sweep point.
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// The sweep point alone: the keys that vary across this experiment's runs.
+    pub sweep_point: BTreeMap<String, serde_json::Value>,
+    pub summary: Summary,
+    /// The error message of a failed run.
+    pub error: Option<String>,
+    /// The experiment file this run came from, if any.
+    pub experiment_file: Option<String>,
+    pub provenance: Provenance,
+    pub created_at: DateTime<Utc>,
+    /// Free-form labels set by the user.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+impl RunRecord {
+    /// A new `queued` run for one point of an experiment's plan.
+    pub fn queued(plan: &crate::experiment::RunPlan, provenance: Provenance) -> Self {
+        RunRecord {
+            id: RunId::new(),
+            experiment: plan.experiment.clone(),
+            study: plan.study.clone(),
+            method: plan.method.clone(),
+            seed: plan.seed,
+            backend: plan.backend,
+            status: RunStatus::Queued,
+            params: plan.params.clone(),
+            sweep_point: plan.sweep_point.clone(),
+            summary: Summary::new(),
+            error: None,
+            experiment_file: plan.experiment_file.clone(),
+            provenance,
+            created_at: Utc::now(),
+            tags: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Aggregation over seeds: mean, standard deviation and a 95% confidence interval.
+
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// A metric summarised over runs (usually the seeds of one sweep point).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Aggregate {
+    pub n: usize,
+    pub mean: f64,
+    /// Sample standard deviation; `None` for a single value.
+    pub std: Option<f64>,
+    /// Half-width of the 95% interval for the mean (Student's t); `None` for a single value.
+    pub ci95: Option<f64>,
+}
+
+impl Aggregate {
+    /// Summarise `values`; `None` when there are none (non-finite values are skipped).
+    pub fn of(values: &[f64]) -> Option<Aggregate> {
+        let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        let n = finite.len();
+        if n == 0 {
+            return None;
+        }
+        let mean = finite.iter().sum::<f64>() / n as f64;
+        if n == 1 {
+            return Some(Aggregate { n, mean, std: None, ci95: None });
+        }
+        let var = finite.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        let std = var.sqrt();
+        let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).map(|d| d.inverse_cdf(0.975)).unwrap_or(f64::NAN);
+        Some(Aggregate { n, mean, std: Some(std), ci95: Some(t * std / (n as f64).sqrt()) })
+    }
+
+    /// "0.123 ± 0.004" (or just the mean for a single value), with `digits` decimals.
+    pub fn display(&self, digits: usize) -> String {
+        match self.ci95 {
+            Some(ci) => format!("{:.digits$} ± {:.digits$}", self.mean, ci),
+            None => format!("{:.digits$}", self.mean),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mean_std_and_interval_match_a_hand_computation() {
+        // mean 2.5, sample var 5/3, t(0.975, 3) = 3.182446305
+        let a = Aggregate::of(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+        assert_eq!(a.n, 4);
+        assert!((a.mean - 2.5).abs() < 1e-12);
+        let std = (5.0f64 / 3.0).sqrt();
+        assert!((a.std.unwrap() - std).abs() < 1e-12);
+        assert!((a.ci95.unwrap() - 3.182446305 * std / 2.0).abs() < 1e-6);
+        assert_eq!(a.display(2), "2.50 ± 2.05");
+    }
+
+    #[test]
+    fn a_single_value_has_no_interval_and_nothing_has_no_aggregate() {
+        let a = Aggregate::of(&[0.5]).unwrap();
+        assert_eq!((a.std, a.ci95), (None, None));
+        assert_eq!(a.display(3), "0.500");
+        assert_eq!(Aggregate::of(&[]), None);
+        assert_eq!(Aggregate::of(&[f64::NAN]), None);
+    }
+}

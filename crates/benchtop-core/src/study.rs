@@ -1,0 +1,214 @@
+//! The [`Study`] trait every paper's protocol implements, and the [`Registry`] of them.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::context::RunContext;
+use crate::params::{self, ParamInfo, ParamProblem, Params};
+use crate::run::Summary;
+
+/// Why a run did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum StudyError {
+    /// The user cancelled the run; what it logged so far is kept.
+    #[error("cancelled")]
+    Cancelled,
+    /// The parameters passed their schema but cannot be run (found late).
+    #[error("invalid parameters: {0}")]
+    InvalidParams(String),
+    /// The requested device cannot be used in this build or on this machine.
+    #[error("backend unavailable: {0}")]
+    Backend(String),
+    /// Anything else that went wrong inside the study.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// One method of a study.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MethodInfo {
+    pub name: String,
+    pub doc: String,
+}
+
+/// A study as front ends see it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StudyInfo {
+    /// The registry name (`isr`, `goat`, ...).
+    pub name: String,
+    /// The paper's short title.
+    pub title: String,
+    /// What the study shows, in a paragraph.
+    pub description: String,
+    pub methods: Vec<MethodInfo>,
+    pub params: Vec<ParamInfo>,
+}
+
+/// A paper's protocol: typed parameters in, metrics and a summary out, through [`RunContext`].
+pub trait Study: Send + Sync + 'static {
+    type Params: Params;
+
+    /// The registry name (`isr`, ...).
+    fn name(&self) -> &'static str;
+    /// The paper's short title.
+    fn title(&self) -> &'static str;
+    /// What the study shows.
+    fn description(&self) -> &'static str;
+
+    /// Train and evaluate one run; return its summary metrics.
+    fn run(&self, ctx: &RunContext, params: &Self::Params) -> Result<Summary, StudyError>;
+}
+
+/// The object-safe face of a [`Study`], used by the registry, runner and front ends.
+pub trait StudyObject: Send + Sync {
+    fn info(&self) -> StudyInfo;
+    /// The parameters' JSON Schema (drives the app's form).
+    fn schema(&self) -> Value;
+    /// The default parameters as a JSON object.
+    fn defaults(&self) -> Map<String, Value>;
+    /// Type-check, range-check and cross-check a full parameter object; return it normalised.
+    fn resolve(&self, params: &Map<String, Value>) -> Result<Map<String, Value>, Vec<ParamProblem>>;
+    /// Run with parameters that [`Self::resolve`] accepted.
+    fn run_json(&self, ctx: &RunContext, params: &Map<String, Value>) -> Result<Summary, StudyError>;
+}
+
+impl<S: Study> StudyObject for S {
+    fn info(&self) -> StudyInfo {
+        let params = params::param_infos(&self.schema(), &self.defaults());
+        let methods = params
+            .iter()
+            .find(|p| p.name == "method")
+            .map(|p| {
+                p.allowed
+                    .iter()
+                    .map(|(v, doc)| MethodInfo { name: params::show(v), doc: doc.clone() })
+                    .collect()
+            })
+            .unwrap_or_default();
+        StudyInfo {
+            name: self.name().to_owned(),
+            title: self.title().to_owned(),
+            description: self.description().to_owned(),
+            methods,
+            params,
+        }
+    }
+
+    fn schema(&self) -> Value {
+        params::schema_of::<S::Params>()
+    }
+
+    fn defaults(&self) -> Map<String, Value> {
+        params::defaults_of::<S::Params>()
+    }
+
+    fn resolve(&self, raw: &Map<String, Value>) -> Result<Map<String, Value>, Vec<ParamProblem>> {
+        let infos = params::param_infos(&self.schema(), &self.defaults());
+        let mut problems = Vec::new();
+        for (key, value) in raw {
+            match infos.iter().find(|i| &i.name == key) {
+                None => problems.push(ParamProblem::new(
+                    key,
+                    format!("unknown parameter; allowed: {}", names(&infos)),
+                )),
+                Some(info) => {
+                    if let Err(why) = info.check_value(value) {
+                        problems.push(ParamProblem::new(
+                            key,
+                            format!("{why}; allowed: {}", info.describe_allowed()),
+                        ));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        let typed = typed::<S::Params>(raw, &infos)?;
+        let cross = typed.check();
+        if !cross.is_empty() {
+            return Err(cross);
+        }
+        match serde_json::to_value(&typed) {
+            Ok(Value::Object(map)) => Ok(map),
+            _ => Err(vec![ParamProblem::new("", "parameters do not serialise to an object")]),
+        }
+    }
+
+    fn run_json(&self, ctx: &RunContext, raw: &Map<String, Value>) -> Result<Summary, StudyError> {
+        let infos = params::param_infos(&self.schema(), &self.defaults());
+        let typed = typed::<S::Params>(raw, &infos).map_err(|problems| {
+            let text: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.key, p.message)).collect();
+            StudyError::InvalidParams(text.join("; "))
+        })?;
+        self.run(ctx, &typed)
+    }
+}
+
+/// Deserialise `raw` over the defaults, one key at a time first so a type error names its key.
+fn typed<P: Params>(raw: &Map<String, Value>, infos: &[ParamInfo]) -> Result<P, Vec<ParamProblem>> {
+    let defaults = params::defaults_of::<P>();
+    let mut problems = Vec::new();
+    for (key, value) in raw {
+        let mut one = defaults.clone();
+        one.insert(key.clone(), value.clone());
+        if let Err(e) = serde_json::from_value::<P>(Value::Object(one)) {
+            let allowed = infos
+                .iter()
+                .find(|i| &i.name == key)
+                .map(|i| format!("; allowed: {}", i.describe_allowed()))
+                .unwrap_or_default();
+            problems.push(ParamProblem::new(key, format!("{e}{allowed}")));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut all = defaults;
+    all.extend(raw.iter().map(|(k, v)| (k.clone(), v.clone())));
+    serde_json::from_value::<P>(Value::Object(all)).map_err(|e| vec![ParamProblem::new("", e.to_string())])
+}
+
+fn names(infos: &[ParamInfo]) -> String {
+    infos.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// Every study this build knows, by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    studies: Vec<Arc<dyn StudyObject>>,
+}
+
+impl Registry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add a study (builder style).
+    pub fn with(mut self, study: impl StudyObject + 'static) -> Self {
+        self.studies.push(Arc::new(study));
+        self
+    }
+
+    /// The study called `name`, or an error that lists the known ones.
+    pub fn get(&self, name: &str) -> Result<Arc<dyn StudyObject>, String> {
+        self.studies
+            .iter()
+            .find(|s| s.info().name == name)
+            .cloned()
+            .ok_or_else(|| format!("unknown study `{name}`; known studies: {}", self.names().join(", ")))
+    }
+
+    /// The names of all studies, in registration order.
+    pub fn names(&self) -> Vec<String> {
+        self.studies.iter().map(|s| s.info().name).collect()
+    }
+
+    /// All studies.
+    pub fn all(&self) -> &[Arc<dyn StudyObject>] {
+        &self.studies
+    }
+}

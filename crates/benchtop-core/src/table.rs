@@ -1,0 +1,138 @@
+//! Runs as a flat table (for export) and grouped by sweep point (for summaries).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::run::RunRecord;
+use crate::stats::Aggregate;
+
+/// The fixed leading columns of an export, in order.
+pub const BASE_COLUMNS: [&str; 7] = ["run_id", "experiment", "study", "method", "seed", "status", "duration_s"];
+
+/// One row per run: the base columns, then `param.<name>` for every parameter and
+/// `metric.<name>` for every summary metric seen in any run (empty where a run lacks it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunTable {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl RunTable {
+    pub fn from_records(records: &[RunRecord]) -> RunTable {
+        let params: BTreeSet<&String> = records.iter().flat_map(|r| r.params.keys()).collect();
+        let metrics: BTreeSet<&String> = records.iter().flat_map(|r| r.summary.keys()).collect();
+        let mut columns: Vec<String> = BASE_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+        columns.extend(params.iter().map(|p| format!("param.{p}")));
+        columns.extend(metrics.iter().map(|m| format!("metric.{m}")));
+        let rows = records
+            .iter()
+            .map(|r| {
+                let mut row = vec![
+                    Value::from(r.id.to_string()),
+                    Value::from(r.experiment.clone()),
+                    Value::from(r.study.clone()),
+                    r.method.clone().map_or(Value::Null, Value::from),
+                    Value::from(r.seed),
+                    Value::from(r.status.as_str()),
+                    r.provenance.duration_s.map_or(Value::Null, Value::from),
+                ];
+                row.extend(params.iter().map(|p| r.params.get(*p).cloned().unwrap_or(Value::Null)));
+                row.extend(metrics.iter().map(|m| r.summary.get(*m).map_or(Value::Null, |v| Value::from(*v))));
+                row
+            })
+            .collect();
+        RunTable { columns, rows }
+    }
+}
+
+/// The runs of one sweep point (all seeds), summarised.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PointSummary {
+    pub experiment: String,
+    /// The sweep point's values (empty for an experiment without a sweep).
+    pub point: BTreeMap<String, Value>,
+    /// Runs in this group, whatever their status.
+    pub runs: usize,
+    /// Runs that finished `done` (the ones the metrics aggregate).
+    pub done: usize,
+    pub metrics: BTreeMap<String, Aggregate>,
+}
+
+/// Group finished runs by (experiment, sweep point), in the order the points first appear,
+/// and aggregate each summary metric over the group's `done` runs.
+pub fn summarise_points(records: &[RunRecord]) -> Vec<PointSummary> {
+    let mut groups: Vec<(String, BTreeMap<String, Value>, Vec<&RunRecord>)> = Vec::new();
+    for r in records {
+        match groups.iter_mut().find(|(e, p, _)| *e == r.experiment && *p == r.sweep_point) {
+            Some((_, _, members)) => members.push(r),
+            None => groups.push((r.experiment.clone(), r.sweep_point.clone(), vec![r])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(experiment, point, members)| {
+            let done: Vec<&&RunRecord> = members.iter().filter(|r| r.status == crate::RunStatus::Done).collect();
+            let names: BTreeSet<&String> = done.iter().flat_map(|r| r.summary.keys()).collect();
+            let metrics = names
+                .into_iter()
+                .filter_map(|name| {
+                    let values: Vec<f64> = done.iter().filter_map(|r| r.summary.get(name).copied()).collect();
+                    Aggregate::of(&values).map(|a| (name.clone(), a))
+                })
+                .collect();
+            PointSummary { experiment, point, runs: members.len(), done: done.len(), metrics }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::RunPlan;
+    use crate::run::{Backend, Provenance, RunStatus};
+
+    fn rec(n_envs: i64, seed: u64, err: Option<f64>, status: RunStatus) -> RunRecord {
+        let point = BTreeMap::from([("n_envs".to_owned(), Value::from(n_envs))]);
+        let plan = RunPlan {
+            experiment: "e".into(),
+            study: "isr".into(),
+            method: Some("erm".into()),
+            seed,
+            backend: Backend::Cpu,
+            params: serde_json::Map::from_iter([("n_envs".to_owned(), Value::from(n_envs))]),
+            sweep_point: point,
+            experiment_file: None,
+        };
+        let mut r = RunRecord::queued(&plan, Provenance::default());
+        r.status = status;
+        if let Some(e) = err {
+            r.summary.insert("test_error".into(), e);
+        }
+        r
+    }
+
+    #[test]
+    fn the_export_table_has_base_param_and_metric_columns() {
+        let t = RunTable::from_records(&[rec(2, 0, Some(0.5), RunStatus::Done), rec(3, 1, None, RunStatus::Failed)]);
+        assert_eq!(t.columns, ["run_id", "experiment", "study", "method", "seed", "status", "duration_s", "param.n_envs", "metric.test_error"]);
+        assert_eq!(t.rows[0][7], Value::from(2));
+        assert_eq!(t.rows[0][8], Value::from(0.5));
+        assert_eq!(t.rows[1][8], Value::Null, "a failed run has no metric");
+    }
+
+    #[test]
+    fn points_group_seeds_and_aggregate_only_done_runs() {
+        let records = [
+            rec(2, 0, Some(0.4), RunStatus::Done),
+            rec(2, 1, Some(0.6), RunStatus::Done),
+            rec(3, 0, Some(0.1), RunStatus::Done),
+            rec(2, 2, Some(9.0), RunStatus::Cancelled),
+        ];
+        let points = summarise_points(&records);
+        assert_eq!(points.len(), 2);
+        assert_eq!((points[0].runs, points[0].done), (3, 2));
+        assert!((points[0].metrics["test_error"].mean - 0.5).abs() < 1e-12);
+        assert_eq!(points[1].metrics["test_error"].n, 1);
+    }
+}

@@ -1,0 +1,285 @@
+//! The runner: turns planned runs into stored results.
+//!
+//! A bounded pool (tokio semaphore) runs each run on a blocking thread behind a
+//! [`RunContext`]. Everything a run logs goes through one unbounded channel to a single
+//! writer thread that batches it into the store, so a training step never waits on disk.
+//! A run's `Finished` event travels the same channel, so its final status is written only
+//! after everything it logged before.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use benchtop_core::experiment::RunPlan;
+use benchtop_core::{Provenance, Registry, RunContext, RunEvent, RunId, RunRecord, RunStatus, StudyError, Summary};
+use benchtop_store::{Artifact, Store, StoreError, WriteBatch};
+use chrono::Utc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// How many writes the writer gathers before it applies them, at most.
+const BATCH_POINTS: usize = 4096;
+/// How long a write may wait in the writer before it is applied, at most.
+const BATCH_AGE: Duration = Duration::from_millis(200);
+
+/// Cancellation for a whole launch and for single runs.
+#[derive(Clone, Default)]
+pub struct Cancel {
+    all: Arc<AtomicBool>,
+    runs: Arc<Mutex<HashMap<RunId, Arc<AtomicBool>>>>,
+}
+
+impl Cancel {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stop everything: running runs end `cancelled`, queued ones never start.
+    pub fn cancel_all(&self) {
+        self.all.store(true, Ordering::Relaxed);
+        for flag in self.lock().values() {
+            flag.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Stop one run.
+    pub fn cancel(&self, run: RunId) {
+        self.flag(run).store(true, Ordering::Relaxed);
+    }
+
+    /// Whether everything was cancelled.
+    pub fn is_all_cancelled(&self) -> bool {
+        self.all.load(Ordering::Relaxed)
+    }
+
+    fn flag(&self, run: RunId) -> Arc<AtomicBool> {
+        let all = self.is_all_cancelled();
+        self.lock().entry(run).or_insert_with(|| Arc::new(AtomicBool::new(all))).clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Arc<AtomicBool>>> {
+        // A poisoned map still holds valid flags.
+        self.runs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// How a launch ended: how many runs reached each final status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub done: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+    /// Problems writing to the store (the runs themselves may have succeeded).
+    pub store_errors: Vec<String>,
+}
+
+/// Runs planned experiments against a store.
+pub struct Runner {
+    store: Arc<Store>,
+    registry: Registry,
+    jobs: usize,
+}
+
+impl Runner {
+    /// A runner with at most `jobs` runs at a time (at least one).
+    pub fn new(store: Arc<Store>, registry: Registry, jobs: usize) -> Self {
+        Runner { store, registry, jobs: jobs.max(1) }
+    }
+
+    /// The default pool size: the machine's cores.
+    pub fn default_jobs() -> usize {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    }
+
+    /// Store the planned runs as `queued`, with what is needed to reproduce them.
+    pub fn enqueue(&self, plans: &[RunPlan]) -> Result<Vec<RunRecord>, StoreError> {
+        let mut commits: HashMap<Option<String>, Option<String>> = HashMap::new();
+        let host = gethostname::gethostname().to_string_lossy().into_owned();
+        let records: Vec<RunRecord> = plans
+            .iter()
+            .map(|plan| {
+                let commit = commits
+                    .entry(plan.experiment_file.clone())
+                    .or_insert_with(|| plan.experiment_file.as_deref().and_then(|f| git_commit(Path::new(f))))
+                    .clone();
+                let provenance = Provenance {
+                    benchtop_version: benchtop_core::VERSION.to_owned(),
+                    git_commit: commit,
+                    host: host.clone(),
+                    ..Provenance::default()
+                };
+                RunRecord::queued(plan, provenance)
+            })
+            .collect();
+        self.store.create_runs(&records)?;
+        Ok(records)
+    }
+
+    /// Run the given runs, at most `jobs` at a time; `observe` sees every event as it is
+    /// stored (progress included). Returns when every run has ended.
+    pub async fn execute(
+        &self,
+        runs: Vec<RunId>,
+        cancel: Cancel,
+        observe: impl Fn(&RunEvent) + Send + 'static,
+    ) -> Outcome {
+        let (tx, rx) = std::sync::mpsc::channel::<RunEvent>();
+        let store = self.store.clone();
+        let writer = std::thread::spawn(move || write_events(&store, rx, observe));
+
+        let permits = Arc::new(Semaphore::new(self.jobs));
+        let mut running = JoinSet::new();
+        for id in runs {
+            let Ok(permit) = permits.clone().acquire_owned().await else { break };
+            if cancel.is_all_cancelled() {
+                let _ = tx.send(finished(id, Err(StudyError::Cancelled)));
+                continue;
+            }
+            let (store, registry, tx, flag) = (self.store.clone(), self.registry.clone(), tx.clone(), cancel.flag(id));
+            running.spawn_blocking(move || {
+                let _permit = permit;
+                run_one(&store, &registry, id, tx, flag);
+            });
+        }
+        while running.join_next().await.is_some() {}
+        drop(tx);
+        writer.join().unwrap_or_else(|_| Outcome {
+            store_errors: vec!["the store writer thread panicked".into()],
+            ..Outcome::default()
+        })
+    }
+}
+
+fn run_one(store: &Store, registry: &Registry, id: RunId, tx: Sender<RunEvent>, cancelled: Arc<AtomicBool>) {
+    let record = match store.run(id) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.send(finished(id, Err(StudyError::Failed(e.to_string()))));
+            return;
+        }
+    };
+    let result = registry.get(&record.study).map_err(StudyError::Failed).and_then(|study| {
+        let ctx = RunContext::new(id, record.seed, record.backend, store.artifacts_dir(id), tx.clone(), cancelled);
+        let _ = tx.send(RunEvent::Started { run: id });
+        // A panicking study fails its own run, not the whole launch.
+        std::panic::catch_unwind(AssertUnwindSafe(|| study.run_json(&ctx, &record.params)))
+            .unwrap_or_else(|panic| Err(StudyError::Failed(format!("the study panicked: {}", panic_text(&panic)))))
+    });
+    let _ = tx.send(finished(id, result));
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+fn finished(run: RunId, result: Result<Summary, StudyError>) -> RunEvent {
+    match result {
+        Ok(summary) => RunEvent::Finished { run, status: RunStatus::Done, summary, error: None },
+        Err(StudyError::Cancelled) => RunEvent::Finished { run, status: RunStatus::Cancelled, summary: Summary::new(), error: None },
+        Err(e) => RunEvent::Finished { run, status: RunStatus::Failed, summary: Summary::new(), error: Some(e.to_string()) },
+    }
+}
+
+/// The writer thread: batch events into the store, apply run starts and ends in order.
+fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEvent)) -> Outcome {
+    let mut outcome = Outcome::default();
+    let mut batch = WriteBatch::new();
+    let mut oldest: Option<Instant> = None;
+    let mut started: HashMap<RunId, Instant> = HashMap::new();
+    let apply = |batch: &mut WriteBatch, outcome: &mut Outcome| {
+        if let Err(e) = store.write(std::mem::take(batch)) {
+            outcome.store_errors.push(e.to_string());
+        }
+    };
+    loop {
+        let event = match rx.recv_timeout(BATCH_AGE) {
+            Ok(event) => Some(event),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        if let Some(event) = &event {
+            match event {
+                RunEvent::Metric { run, name, step, value } => batch.metric(*run, name, *step, *value),
+                RunEvent::Log { run, level, text } => batch.log(*run, *level, text.clone()),
+                RunEvent::Artifact { run, name, path } => {
+                    let bytes = std::fs::metadata(path).map_or(0, |m| m.len());
+                    batch.artifact(*run, Artifact { name: name.clone(), path: path.clone(), bytes });
+                }
+                RunEvent::Progress { .. } => {}
+                RunEvent::Started { run } => {
+                    started.insert(*run, Instant::now());
+                    let result = store.update_run(*run, |r| {
+                        r.status = RunStatus::Running;
+                        r.provenance.started_at = Some(Utc::now());
+                    });
+                    if let Err(e) = result {
+                        outcome.store_errors.push(e.to_string());
+                    }
+                }
+                RunEvent::Finished { run, status, summary, error } => {
+                    apply(&mut batch, &mut outcome);
+                    oldest = None;
+                    let duration = started.remove(run).map(|t| t.elapsed().as_secs_f64());
+                    let result = store.update_run(*run, |r| {
+                        r.status = *status;
+                        r.summary = summary.clone();
+                        r.error = error.clone();
+                        r.provenance.ended_at = Some(Utc::now());
+                        r.provenance.duration_s = duration.or(r.provenance.duration_s);
+                    });
+                    if let Err(e) = result.and_then(|_| store.flush()) {
+                        outcome.store_errors.push(e.to_string());
+                    }
+                    match status {
+                        RunStatus::Done => outcome.done += 1,
+                        RunStatus::Cancelled => outcome.cancelled += 1,
+                        _ => outcome.failed += 1,
+                    }
+                }
+            }
+            observe(event);
+            if !batch.is_empty() && oldest.is_none() {
+                oldest = Some(Instant::now());
+            }
+        }
+        if batch.len() >= BATCH_POINTS || oldest.is_some_and(|t| t.elapsed() >= BATCH_AGE) {
+            apply(&mut batch, &mut outcome);
+            oldest = None;
+        }
+    }
+    apply(&mut batch, &mut outcome);
+    if let Err(e) = store.flush() {
+        outcome.store_errors.push(e.to_string());
+    }
+    outcome
+}
+
+/// The commit of the git work tree holding `file`, `-dirty` when it has changes; `None`
+/// outside git or without a git binary.
+pub fn git_commit(file: &Path) -> Option<String> {
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let commit = git(&["rev-parse", "HEAD"])?;
+    let dirty = git(&["status", "--porcelain", "--", "."]).is_some_and(|s| !s.is_empty());
+    Some(if dirty { format!("{commit}-dirty") } else { commit })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,184 @@
+use super::*;
+use benchtop_core::{Backend, Params, Study};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::AtomicUsize;
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Behaviour {
+    /// Log ten points and finish.
+    #[default]
+    Finish,
+    /// Log a point every few milliseconds until cancelled.
+    Spin,
+    /// Return an error.
+    Fail,
+    /// Panic.
+    Panic,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+struct ToyParams {
+    method: Behaviour,
+}
+impl Params for ToyParams {}
+
+/// Counts how many runs are inside `run` at once.
+#[derive(Default)]
+struct Toy {
+    inside: AtomicUsize,
+    most: Arc<AtomicUsize>,
+}
+
+impl Study for Toy {
+    type Params = ToyParams;
+    fn name(&self) -> &'static str {
+        "toy"
+    }
+    fn title(&self) -> &'static str {
+        "Toy"
+    }
+    fn description(&self) -> &'static str {
+        "For runner tests."
+    }
+    fn run(&self, ctx: &RunContext, p: &ToyParams) -> Result<Summary, StudyError> {
+        let now = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        let result = (|| {
+            match p.method {
+                Behaviour::Finish => {
+                    for step in 0..10 {
+                        ctx.log_metric("loss", step, 1.0 / (step + 1) as f64);
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    ctx.info("finished");
+                    Ok(Summary::from([("score".to_owned(), ctx.seed() as f64)]))
+                }
+                Behaviour::Spin => {
+                    for step in 0.. {
+                        if ctx.is_cancelled() {
+                            return Err(StudyError::Cancelled);
+                        }
+                        ctx.log_metric("loss", step, 1.0);
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                    unreachable!()
+                }
+                Behaviour::Fail => Err(StudyError::Failed("diverged".into())),
+                Behaviour::Panic => panic!("boom"),
+            }
+        })();
+        self.inside.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+}
+
+fn plan(method: &str, seed: u64) -> RunPlan {
+    RunPlan {
+        experiment: "toy-exp".into(),
+        study: "toy".into(),
+        method: Some(method.into()),
+        seed,
+        backend: Backend::Cpu,
+        params: serde_json::Map::from_iter([("method".to_owned(), serde_json::Value::from(method))]),
+        sweep_point: Default::default(),
+        experiment_file: None,
+    }
+}
+
+fn runner(dir: &Path, jobs: usize) -> (Runner, Arc<Store>, Arc<AtomicUsize>) {
+    let store = Arc::new(Store::open(dir).unwrap());
+    let toy = Toy::default();
+    let most = toy.most.clone();
+    (Runner::new(store.clone(), Registry::new().with(toy), jobs), store, most)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_finish_with_series_summary_and_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runner, store, most) = runner(dir.path(), 2);
+    let records = runner.enqueue(&[plan("finish", 3), plan("finish", 4), plan("finish", 5)]).unwrap();
+    let ids: Vec<RunId> = records.iter().map(|r| r.id).collect();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    let outcome = runner
+        .execute(ids.clone(), Cancel::new(), move |e| {
+            if matches!(e, RunEvent::Finished { .. }) {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .await;
+    assert_eq!(outcome, Outcome { done: 3, ..Outcome::default() });
+    assert_eq!(seen.load(Ordering::SeqCst), 3);
+    assert!(most.load(Ordering::SeqCst) <= 2, "never more than `jobs` runs at once");
+    for (id, seed) in ids.iter().zip(3..) {
+        let r = store.run(*id).unwrap();
+        assert_eq!(r.status, RunStatus::Done);
+        assert_eq!(r.summary["score"], seed as f64);
+        assert_eq!(store.series(*id, "loss").unwrap().len(), 10);
+        assert_eq!(store.logs(*id).unwrap()[0].text, "finished");
+        assert!(r.provenance.started_at.is_some() && r.provenance.ended_at.is_some());
+        assert!(r.provenance.duration_s.unwrap() > 0.0);
+        assert_eq!(r.provenance.benchtop_version, benchtop_core::VERSION);
+        assert!(!r.provenance.host.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_ends_running_runs_cancelled_keeps_their_points_and_skips_queued_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runner, store, _) = runner(dir.path(), 1);
+    let records = runner.enqueue(&[plan("spin", 0), plan("spin", 1)]).unwrap();
+    let cancel = Cancel::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        trigger.cancel_all();
+    });
+    let outcome = runner.execute(records.iter().map(|r| r.id).collect(), cancel, |_| {}).await;
+    assert_eq!(outcome.cancelled, 2);
+    let first = store.run(records[0].id).unwrap();
+    assert_eq!(first.status, RunStatus::Cancelled);
+    assert!(!store.series(first.id, "loss").unwrap().is_empty(), "points logged before the cancel are kept");
+    let second = store.run(records[1].id).unwrap();
+    assert_eq!(second.status, RunStatus::Cancelled);
+    assert!(second.provenance.started_at.is_none(), "a queued run never started");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_run_can_be_cancelled_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runner, store, _) = runner(dir.path(), 2);
+    let records = runner.enqueue(&[plan("spin", 0), plan("finish", 1)]).unwrap();
+    let cancel = Cancel::new();
+    let trigger = cancel.clone();
+    let spinner = records[0].id;
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        trigger.cancel(spinner);
+    });
+    let outcome = runner.execute(records.iter().map(|r| r.id).collect(), cancel, |_| {}).await;
+    assert_eq!((outcome.done, outcome.cancelled), (1, 1));
+    assert_eq!(store.run(spinner).unwrap().status, RunStatus::Cancelled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_and_panics_fail_only_their_own_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runner, store, _) = runner(dir.path(), 2);
+    let records = runner.enqueue(&[plan("fail", 0), plan("panic", 0), plan("finish", 0)]).unwrap();
+    let outcome = runner.execute(records.iter().map(|r| r.id).collect(), Cancel::new(), |_| {}).await;
+    assert_eq!((outcome.done, outcome.failed), (1, 2));
+    let failed = store.run(records[0].id).unwrap();
+    assert_eq!((failed.status, failed.error.as_deref()), (RunStatus::Failed, Some("diverged")));
+    let panicked = store.run(records[1].id).unwrap();
+    assert!(panicked.error.unwrap().contains("boom"));
+}
+
+#[test]
+fn git_commit_is_none_outside_a_repository() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(git_commit(&dir.path().join("x.toml")), None);
+}

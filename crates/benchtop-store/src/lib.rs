@@ -1,0 +1,428 @@
+//! The run store: every run's record, metric series, logs and artifact index, in sled.
+//!
+//! Trees and keys (all ids are the run's 16 UUID bytes, integers big-endian so a range
+//! scan reads in order):
+//! - `runs`: id -> [`RunRecord`] as JSON
+//! - `metrics`: id | name length (u16) | name | step (u64) -> value (f64)
+//! - `series`: id | name -> nothing (which series a run has)
+//! - `logs`: id | sequence (u64) -> [`LogLine`] as JSON
+//! - `artifacts`: id | name -> [`Artifact`] as JSON; the files live under `artifacts/<id>/`
+//! - `meta`: `schema_version` -> u32
+//!
+//! Only one process opens a store at a time (sled holds a file lock); a second one gets
+//! [`StoreError::Locked`] at once.
+
+use std::path::{Path, PathBuf};
+
+use benchtop_core::{LogLevel, RunId, RunRecord, RunStatus};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The layout version this build writes. Bump it with a migration when the layout changes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The environment variable that overrides the default store location.
+pub const STORE_ENV: &str = "BENCHTOP_STORE";
+
+/// What can go wrong with the store; every message names the store's folder.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store at {0} is in use by another Benchtop process (close it, or pick another store with --store)")]
+    Locked(PathBuf),
+    #[error("the store at {path} has schema version {found}, newer than this Benchtop understands ({supported}); upgrade Benchtop to open it (nothing was changed)")]
+    NewerSchema { path: PathBuf, found: u32, supported: u32 },
+    #[error("cannot open the store at {path}: {source}")]
+    Open { path: PathBuf, source: std::io::Error },
+    #[error("no run with id `{0}`")]
+    NoSuchRun(String),
+    #[error("`{prefix}` matches {count} runs; give more of the id")]
+    AmbiguousRun { prefix: String, count: usize },
+    #[error("store at {path}: {source}")]
+    Db { path: PathBuf, source: sled::Error },
+    #[error("store at {path}: corrupt record: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("store at {path}: cannot write artifacts: {source}")]
+    Artifacts { path: PathBuf, source: std::io::Error },
+    #[error("no data directory for this user; set {STORE_ENV} or pass --store DIR")]
+    NoDataDir,
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// One line of a run's log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub at: DateTime<Utc>,
+    pub level: LogLevel,
+    pub text: String,
+}
+
+/// A file a run kept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Artifact {
+    pub name: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// Writes gathered by the runner and applied together (one sled batch per tree).
+#[derive(Default, Debug)]
+pub struct WriteBatch {
+    metrics: Vec<(RunId, String, u64, f64)>,
+    logs: Vec<(RunId, LogLine)>,
+    artifacts: Vec<(RunId, Artifact)>,
+}
+
+impl WriteBatch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn metric(&mut self, run: RunId, name: &str, step: u64, value: f64) {
+        self.metrics.push((run, name.to_owned(), step, value));
+    }
+    pub fn log(&mut self, run: RunId, level: LogLevel, text: String) {
+        self.logs.push((run, LogLine { at: Utc::now(), level, text }));
+    }
+    pub fn artifact(&mut self, run: RunId, artifact: Artifact) {
+        self.artifacts.push((run, artifact));
+    }
+    /// How many writes are waiting.
+    pub fn len(&self) -> usize {
+        self.metrics.len() + self.logs.len() + self.artifacts.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Which runs to list.
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub experiment: Option<String>,
+    pub study: Option<String>,
+    pub status: Option<RunStatus>,
+}
+
+impl RunFilter {
+    fn accepts(&self, r: &RunRecord) -> bool {
+        self.experiment.as_ref().is_none_or(|e| &r.experiment == e)
+            && self.study.as_ref().is_none_or(|s| &r.study == s)
+            && self.status.is_none_or(|s| r.status == s)
+    }
+}
+
+/// An open run store.
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    runs: sled::Tree,
+    metrics: sled::Tree,
+    series: sled::Tree,
+    logs: sled::Tree,
+    artifacts: sled::Tree,
+}
+
+impl Store {
+    /// `--store DIR` if given, else `$BENCHTOP_STORE`, else the platform's data dir.
+    pub fn resolve_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+        if let Some(dir) = explicit {
+            return Ok(dir.to_path_buf());
+        }
+        if let Some(dir) = std::env::var_os(STORE_ENV).filter(|v| !v.is_empty()) {
+            return Ok(PathBuf::from(dir));
+        }
+        directories::ProjectDirs::from("org", "benchtop", "benchtop")
+            .map(|d| d.data_dir().join("store"))
+            .ok_or(StoreError::NoDataDir)
+    }
+
+    /// Open (or create) the store in `dir`. Runs a crash left `queued` or `running` are
+    /// marked `interrupted`.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StoreError::Open { path: dir.to_path_buf(), source })?;
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    StoreError::Locked(dir.to_path_buf())
+                }
+                sled::Error::Io(source) => StoreError::Open { path: dir.to_path_buf(), source },
+                other => StoreError::Db { path: dir.to_path_buf(), source: other },
+            })?;
+        let path = dir.to_path_buf();
+        let tree = |name: &str| db.open_tree(name).map_err(|source| StoreError::Db { path: path.clone(), source });
+        let store = Store {
+            runs: tree("runs")?,
+            metrics: tree("metrics")?,
+            series: tree("series")?,
+            logs: tree("logs")?,
+            artifacts: tree("artifacts")?,
+            db: db.clone(),
+            path: path.clone(),
+        };
+        store.check_schema()?;
+        store.mark_interrupted()?;
+        Ok(store)
+    }
+
+    /// The store's folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db_err(&self) -> impl Fn(sled::Error) -> StoreError + '_ {
+        |source| StoreError::Db { path: self.path.clone(), source }
+    }
+
+    fn corrupt(&self, message: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt { path: self.path.clone(), message: message.to_string() }
+    }
+
+    fn check_schema(&self) -> Result<()> {
+        let meta = self.db.open_tree("meta").map_err(self.db_err())?;
+        match meta.get("schema_version").map_err(self.db_err())? {
+            None => {
+                meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes()).map_err(self.db_err())?;
+                Ok(())
+            }
+            Some(bytes) => {
+                let found = u32::from_be_bytes(
+                    bytes.as_ref().try_into().map_err(|_| self.corrupt("schema_version is not a u32"))?,
+                );
+                if found > SCHEMA_VERSION {
+                    Err(StoreError::NewerSchema { path: self.path.clone(), found, supported: SCHEMA_VERSION })
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn mark_interrupted(&self) -> Result<()> {
+        let mut fixed = 0;
+        for record in self.runs(&RunFilter::default())? {
+            if !record.status.is_final() {
+                self.update_run(record.id, |r| r.status = RunStatus::Interrupted)?;
+                fixed += 1;
+            }
+        }
+        if fixed > 0 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Write a schema version (for tests of what a newer Benchtop leaves behind).
+    #[doc(hidden)]
+    pub fn force_schema_version(&self, version: u32) -> Result<()> {
+        let meta = self.db.open_tree("meta").map_err(self.db_err())?;
+        meta.insert("schema_version", &version.to_be_bytes()).map_err(self.db_err())?;
+        self.flush()
+    }
+
+    /// Store new runs.
+    pub fn create_runs(&self, records: &[RunRecord]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for r in records {
+            batch.insert(r.id.as_bytes(), self.encode(r)?);
+        }
+        self.runs.apply_batch(batch).map_err(self.db_err())?;
+        self.flush()
+    }
+
+    fn encode(&self, record: &RunRecord) -> Result<Vec<u8>> {
+        serde_json::to_vec(record).map_err(|e| self.corrupt(e))
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<RunRecord> {
+        serde_json::from_slice(bytes).map_err(|e| self.corrupt(format!("run record: {e}")))
+    }
+
+    /// Change a run's record in place; returns the new record.
+    pub fn update_run(&self, id: RunId, change: impl FnOnce(&mut RunRecord)) -> Result<RunRecord> {
+        let mut record = self.run(id)?;
+        change(&mut record);
+        self.runs.insert(id.as_bytes(), self.encode(&record)?).map_err(self.db_err())?;
+        Ok(record)
+    }
+
+    /// One run by id.
+    pub fn run(&self, id: RunId) -> Result<RunRecord> {
+        match self.runs.get(id.as_bytes()).map_err(self.db_err())? {
+            Some(bytes) => self.decode(&bytes),
+            None => Err(StoreError::NoSuchRun(id.to_string())),
+        }
+    }
+
+    /// A run by its full id or a unique prefix of it (as printed by `benchtop runs`).
+    pub fn find_run(&self, text: &str) -> Result<RunRecord> {
+        if let Ok(id) = text.parse::<RunId>() {
+            return self.run(id);
+        }
+        let prefix = text.to_ascii_lowercase();
+        if prefix.len() < 4 {
+            return Err(StoreError::NoSuchRun(text.to_owned()));
+        }
+        let matches: Vec<RunRecord> = self
+            .runs(&RunFilter::default())?
+            .into_iter()
+            .filter(|r| r.id.to_string().starts_with(&prefix) || r.id.0.simple().to_string().starts_with(&prefix))
+            .collect();
+        match matches.len() {
+            0 => Err(StoreError::NoSuchRun(text.to_owned())),
+            1 => Ok(matches.into_iter().next().expect("one match")),
+            count => Err(StoreError::AmbiguousRun { prefix: text.to_owned(), count }),
+        }
+    }
+
+    /// Runs matching `filter`, oldest first (ids are time-ordered).
+    pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
+        let mut out = Vec::new();
+        for item in self.runs.iter() {
+            let (_, bytes) = item.map_err(self.db_err())?;
+            let record = self.decode(&bytes)?;
+            if filter.accepts(&record) {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Apply a batch of metric points, log lines and artifacts.
+    pub fn write(&self, batch: WriteBatch) -> Result<()> {
+        if !batch.metrics.is_empty() {
+            let mut points = sled::Batch::default();
+            let mut names = sled::Batch::default();
+            for (run, name, step, value) in &batch.metrics {
+                points.insert(metric_key(*run, name, *step), &value.to_be_bytes());
+                names.insert(named_key(*run, name), &[]);
+            }
+            self.series.apply_batch(names).map_err(self.db_err())?;
+            self.metrics.apply_batch(points).map_err(self.db_err())?;
+        }
+        if !batch.logs.is_empty() {
+            let mut logs = sled::Batch::default();
+            for (run, line) in &batch.logs {
+                let seq = self.db.generate_id().map_err(self.db_err())?;
+                let mut key = run.as_bytes().to_vec();
+                key.extend_from_slice(&seq.to_be_bytes());
+                logs.insert(key, serde_json::to_vec(line).map_err(|e| self.corrupt(e))?);
+            }
+            self.logs.apply_batch(logs).map_err(self.db_err())?;
+        }
+        if !batch.artifacts.is_empty() {
+            let mut arts = sled::Batch::default();
+            for (run, artifact) in &batch.artifacts {
+                arts.insert(named_key(*run, &artifact.name), serde_json::to_vec(artifact).map_err(|e| self.corrupt(e))?);
+            }
+            self.artifacts.apply_batch(arts).map_err(self.db_err())?;
+        }
+        Ok(())
+    }
+
+    /// The names of a run's metric series, sorted.
+    pub fn series_names(&self, run: RunId) -> Result<Vec<String>> {
+        self.series
+            .scan_prefix(run.as_bytes())
+            .keys()
+            .map(|k| {
+                let k = k.map_err(self.db_err())?;
+                Ok(String::from_utf8_lossy(&k[16..]).into_owned())
+            })
+            .collect()
+    }
+
+    /// One series as `(step, value)` in step order: a single range scan.
+    pub fn series(&self, run: RunId, name: &str) -> Result<Vec<(u64, f64)>> {
+        let prefix = series_prefix(run, name);
+        self.metrics
+            .scan_prefix(&prefix)
+            .map(|item| {
+                let (k, v) = item.map_err(self.db_err())?;
+                let step = u64::from_be_bytes(k[prefix.len()..].try_into().map_err(|_| self.corrupt("metric key"))?);
+                let value = f64::from_be_bytes(v.as_ref().try_into().map_err(|_| self.corrupt("metric value"))?);
+                Ok((step, value))
+            })
+            .collect()
+    }
+
+    /// A run's log, oldest line first.
+    pub fn logs(&self, run: RunId) -> Result<Vec<LogLine>> {
+        self.logs
+            .scan_prefix(run.as_bytes())
+            .values()
+            .map(|v| {
+                let v = v.map_err(self.db_err())?;
+                serde_json::from_slice(&v).map_err(|e| self.corrupt(format!("log line: {e}")))
+            })
+            .collect()
+    }
+
+    /// A run's artifacts, by name.
+    pub fn artifacts(&self, run: RunId) -> Result<Vec<Artifact>> {
+        self.artifacts
+            .scan_prefix(run.as_bytes())
+            .values()
+            .map(|v| {
+                let v = v.map_err(self.db_err())?;
+                serde_json::from_slice(&v).map_err(|e| self.corrupt(format!("artifact: {e}")))
+            })
+            .collect()
+    }
+
+    /// The folder where a run keeps its files.
+    pub fn artifacts_dir(&self, run: RunId) -> PathBuf {
+        self.path.join("artifacts").join(run.to_string())
+    }
+
+    /// Remove a run and everything it logged or kept.
+    pub fn delete_run(&self, run: RunId) -> Result<()> {
+        self.run(run)?;
+        for tree in [&self.metrics, &self.series, &self.logs, &self.artifacts] {
+            let mut batch = sled::Batch::default();
+            for key in tree.scan_prefix(run.as_bytes()).keys() {
+                batch.remove(key.map_err(self.db_err())?);
+            }
+            tree.apply_batch(batch).map_err(self.db_err())?;
+        }
+        self.runs.remove(run.as_bytes()).map_err(self.db_err())?;
+        let dir = self.artifacts_dir(run);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|source| StoreError::Artifacts { path: dir.clone(), source })?;
+        }
+        self.flush()
+    }
+
+    /// Make everything written so far durable.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush().map(|_| ()).map_err(self.db_err())
+    }
+}
+
+fn named_key(run: RunId, name: &str) -> Vec<u8> {
+    let mut key = run.as_bytes().to_vec();
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+fn series_prefix(run: RunId, name: &str) -> Vec<u8> {
+    let mut key = run.as_bytes().to_vec();
+    // The length prefix keeps "loss" from matching "loss_val" in a prefix scan.
+    let len = u16::try_from(name.len()).unwrap_or(u16::MAX);
+    key.extend_from_slice(&len.to_be_bytes());
+    key.extend_from_slice(&name.as_bytes()[..len as usize]);
+    key
+}
+
+fn metric_key(run: RunId, name: &str, step: u64) -> Vec<u8> {
+    let mut key = series_prefix(run, name);
+    key.extend_from_slice(&step.to_be_bytes());
+    key
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,155 @@
+use super::*;
+use benchtop_core::experiment::RunPlan;
+use benchtop_core::{Backend, Provenance};
+
+fn record(experiment: &str, seed: u64) -> RunRecord {
+    let plan = RunPlan {
+        experiment: experiment.into(),
+        study: "isr".into(),
+        method: Some("erm".into()),
+        seed,
+        backend: Backend::Cpu,
+        params: serde_json::Map::from_iter([("n_envs".to_owned(), serde_json::Value::from(3))]),
+        sweep_point: Default::default(),
+        experiment_file: None,
+    };
+    RunRecord::queued(&plan, Provenance::default())
+}
+
+#[test]
+fn a_run_record_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut r = record("e", 1);
+    r.summary.insert("test_error".into(), 0.25);
+    store.create_runs(std::slice::from_ref(&r)).unwrap();
+    assert_eq!(store.run(r.id).unwrap(), r);
+    let found = store.find_run(&r.id.to_string()[..13]).unwrap();
+    assert_eq!(found.id, r.id);
+}
+
+#[test]
+fn a_series_reads_back_in_step_order_and_apart_from_similar_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let r = record("e", 0);
+    store.create_runs(std::slice::from_ref(&r)).unwrap();
+    let mut batch = WriteBatch::new();
+    for step in [300u64, 2, 1000, 0, 256] {
+        batch.metric(r.id, "loss", step, step as f64 * 0.5);
+        batch.metric(r.id, "loss_val", step, -1.0);
+    }
+    batch.log(r.id, LogLevel::Info, "first".into());
+    batch.log(r.id, LogLevel::Warn, "second".into());
+    batch.artifact(r.id, Artifact { name: "grid.png".into(), path: "a/grid.png".into(), bytes: 10 });
+    store.write(batch).unwrap();
+    let loss = store.series(r.id, "loss").unwrap();
+    assert_eq!(loss, vec![(0, 0.0), (2, 1.0), (256, 128.0), (300, 150.0), (1000, 500.0)]);
+    assert_eq!(store.series_names(r.id).unwrap(), ["loss", "loss_val"]);
+    let logs: Vec<_> = store.logs(r.id).unwrap().into_iter().map(|l| l.text).collect();
+    assert_eq!(logs, ["first", "second"]);
+    assert_eq!(store.artifacts(r.id).unwrap()[0].name, "grid.png");
+}
+
+#[test]
+fn filters_select_by_experiment_and_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (a, b, c) = (record("a", 0), record("a", 1), record("b", 0));
+    store.create_runs(&[a.clone(), b.clone(), c.clone()]).unwrap();
+    store.update_run(b.id, |r| r.status = RunStatus::Done).unwrap();
+    let by_exp = store.runs(&RunFilter { experiment: Some("a".into()), ..Default::default() }).unwrap();
+    assert_eq!(by_exp.iter().map(|r| r.id).collect::<Vec<_>>(), [a.id, b.id]);
+    let done = store.runs(&RunFilter { status: Some(RunStatus::Done), ..Default::default() }).unwrap();
+    assert_eq!(done.len(), 1);
+}
+
+#[test]
+fn deleting_a_run_removes_all_its_data_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (gone, kept) = (record("e", 0), record("e", 1));
+    store.create_runs(&[gone.clone(), kept.clone()]).unwrap();
+    let mut batch = WriteBatch::new();
+    for r in [&gone, &kept] {
+        batch.metric(r.id, "loss", 1, 1.0);
+        batch.log(r.id, LogLevel::Info, "x".into());
+        batch.artifact(r.id, Artifact { name: "f".into(), path: "f".into(), bytes: 1 });
+    }
+    store.write(batch).unwrap();
+    let files = store.artifacts_dir(gone.id);
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("f"), b"x").unwrap();
+
+    store.delete_run(gone.id).unwrap();
+    assert!(matches!(store.run(gone.id), Err(StoreError::NoSuchRun(_))));
+    assert!(store.series(gone.id, "loss").unwrap().is_empty());
+    assert!(store.series_names(gone.id).unwrap().is_empty());
+    assert!(store.logs(gone.id).unwrap().is_empty());
+    assert!(store.artifacts(gone.id).unwrap().is_empty());
+    assert!(!files.exists());
+    assert_eq!(store.series(kept.id, "loss").unwrap(), vec![(1, 1.0)]);
+    assert_eq!(store.logs(kept.id).unwrap().len(), 1);
+    assert!(matches!(store.delete_run(gone.id), Err(StoreError::NoSuchRun(_))));
+}
+
+#[test]
+fn runs_left_running_by_a_crash_read_back_as_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (running, queued, done) = (record("e", 0), record("e", 1), record("e", 2));
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.create_runs(&[running.clone(), queued.clone(), done.clone()]).unwrap();
+        store.update_run(running.id, |r| r.status = RunStatus::Running).unwrap();
+        store.update_run(done.id, |r| r.status = RunStatus::Done).unwrap();
+        store.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.run(running.id).unwrap().status, RunStatus::Interrupted);
+    assert_eq!(store.run(queued.id).unwrap().status, RunStatus::Interrupted);
+    assert_eq!(store.run(done.id).unwrap().status, RunStatus::Done);
+}
+
+#[test]
+fn a_store_from_a_newer_schema_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = record("e", 0);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.create_runs(std::slice::from_ref(&r)).unwrap();
+        store.force_schema_version(SCHEMA_VERSION + 1).unwrap();
+    }
+    let err = Store::open(dir.path()).err().expect("must refuse");
+    assert!(matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1));
+    assert!(err.to_string().contains("upgrade Benchtop"), "{err}");
+    // Nothing was rewritten: with the version put back, the run is still there.
+    let db = sled::open(dir.path().join("db")).unwrap();
+    db.open_tree("meta").unwrap().insert("schema_version", &SCHEMA_VERSION.to_be_bytes()).unwrap();
+    db.flush().unwrap();
+    drop(db);
+    assert_eq!(Store::open(dir.path()).unwrap().run(r.id).unwrap().id, r.id);
+}
+
+#[test]
+fn a_store_opened_twice_is_a_clear_error_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Store::open(dir.path()).unwrap();
+    let err = Store::open(dir.path()).err().expect("second open must fail");
+    assert!(matches!(err, StoreError::Locked(_)), "{err}");
+    assert!(err.to_string().contains("in use by another Benchtop process"));
+}
+
+#[test]
+fn an_unusable_store_path_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"x").unwrap();
+    let err = Store::open(&file.join("store")).err().expect("must fail");
+    assert!(err.to_string().contains("not-a-dir"), "{err}");
+}
+
+#[test]
+fn the_store_location_follows_flag_then_environment() {
+    let explicit = Store::resolve_dir(Some(Path::new("/x/y"))).unwrap();
+    assert_eq!(explicit, PathBuf::from("/x/y"));
+}

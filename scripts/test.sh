@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up, then run the whole test suite (unit, study findings, CLI end to end, crash and
+# GPU-agreement tests). One package and feature selection for every step, so nothing is
+# built twice.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo test --workspace --locked "$@"
