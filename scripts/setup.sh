@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install what Benchtop needs to build and test on Debian/Ubuntu: a C toolchain, git,
 # Mesa's Vulkan drivers (the GPU path runs on the CPU driver where no GPU is present),
-# and Rust through rustup when cargo is missing. Safe to run again: it skips what is there.
+# and Rust through rustup when cargo is missing. Extra Debian packages can be named as
+# arguments (the test script adds a TeX engine). Safe to run again: it skips what is there.
 set -euo pipefail
 
-packages=(build-essential pkg-config git curl ca-certificates mesa-vulkan-drivers libvulkan1)
+packages=(build-essential pkg-config git curl ca-certificates mesa-vulkan-drivers libvulkan1 "$@")
 
 missing=()
 for p in "${packages[@]}"; do

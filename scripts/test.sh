@@ -4,6 +4,7 @@
 # built twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+# pdflatex and booktabs let the report tests compile the LaTeX table they write.
+bash scripts/setup.sh texlive-latex-base texlive-latex-recommended
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo test --workspace --locked "$@"

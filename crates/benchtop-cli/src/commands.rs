@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use benchtop_core::experiment::load_and_plan;
-use benchtop_core::table::{RunTable, summarise_points};
+use benchtop_core::ChartSpec;
+use benchtop_core::table::summarise_points;
+use benchtop_charts::Size;
+use benchtop_report::{ReportFormat, ReportInput, export, write_report};
 use benchtop_core::{RunEvent, RunRecord, RunStatus};
 use benchtop_runner::{Cancel, Runner};
 use benchtop_store::{RunFilter, Store};
@@ -184,8 +187,15 @@ pub fn delete(store_dir: Option<&Path>, run: Option<&str>, experiment: Option<&s
     Ok(ExitCode::SUCCESS)
 }
 
+/// The table formats of `benchtop export`.
+pub enum Table {
+    Csv,
+    Json,
+    Parquet,
+}
+
 /// `benchtop export`.
-pub fn export(store_dir: Option<&Path>, experiment: Option<String>, json: bool, out: Option<&Path>) -> Result<ExitCode> {
+pub fn export(store_dir: Option<&Path>, experiment: Option<String>, format: Table, out: Option<&Path>) -> Result<ExitCode> {
     let store = open_store(store_dir)?;
     let records = store.runs(&RunFilter { experiment: experiment.clone(), ..RunFilter::default() })?;
     if records.is_empty() {
@@ -194,30 +204,89 @@ pub fn export(store_dir: Option<&Path>, experiment: Option<String>, json: bool, 
             None => bail!("the store at {} has no runs", store.path().display()),
         }
     }
-    let table = RunTable::from_records(&records);
-    let mut buffer = Vec::new();
-    if json {
-        let rows: Vec<serde_json::Map<String, serde_json::Value>> = table
-            .rows
-            .iter()
-            .map(|row| table.columns.iter().cloned().zip(row.iter().cloned()).collect())
-            .collect();
-        serde_json::to_writer_pretty(&mut buffer, &rows)?;
-        buffer.push(b'\n');
-    } else {
-        let mut writer = csv::Writer::from_writer(&mut buffer);
-        writer.write_record(&table.columns)?;
-        for row in &table.rows {
-            writer.write_record(row.iter().map(print::cell))?;
+    match (format, out) {
+        (Table::Parquet, None) => bail!("Parquet is binary: give --out FILE.parquet"),
+        (Table::Parquet, Some(path)) => export::write_parquet(&records, path)?,
+        (table, out) => {
+            let mut buffer = Vec::new();
+            match table {
+                Table::Json => export::write_json(&records, &mut buffer)?,
+                _ => export::write_csv(&records, &mut buffer)?,
+            }
+            match out {
+                Some(path) => std::fs::write(path, &buffer).with_context(|| format!("writing {}", path.display()))?,
+                None => std::io::stdout().write_all(&buffer)?,
+            }
         }
-        writer.flush()?;
     }
-    match out {
-        Some(path) => {
-            std::fs::write(path, &buffer).with_context(|| format!("writing {}", path.display()))?;
-            eprintln!("wrote {} runs to {}", records.len(), path.display());
+    if let Some(path) = out {
+        eprintln!("wrote {} runs to {}", records.len(), path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The runs of an experiment, or the named runs: never empty.
+fn select_runs(store: &Store, experiment: Option<&str>, runs: &[String]) -> Result<Vec<RunRecord>> {
+    let records = match experiment {
+        Some(exp) => store.runs(&RunFilter { experiment: Some(exp.to_owned()), ..RunFilter::default() })?,
+        None => runs.iter().map(|r| store.find_run(r)).collect::<Result<_, _>>()?,
+    };
+    if records.is_empty() {
+        match experiment {
+            Some(exp) => bail!("no runs of experiment `{exp}` in the store at {}", store.path().display()),
+            None => bail!("name an --experiment or some runs"),
         }
-        None => std::io::stdout().write_all(&buffer)?,
     }
+    Ok(records)
+}
+
+/// `benchtop report`: the study's default charts, the summary table, parameters, provenance.
+pub fn report(store_dir: Option<&Path>, experiment: Option<&str>, runs: &[String], out: &Path) -> Result<ExitCode> {
+    ReportFormat::from_path(out)?;
+    let store = open_store(store_dir)?;
+    let records = select_runs(&store, experiment, runs)?;
+    let registry = benchtop_studies::registry();
+    let mut charts = Vec::new();
+    let mut studies: Vec<&str> = records.iter().map(|r| r.study.as_str()).collect();
+    studies.dedup();
+    for study in studies {
+        if let Ok(s) = registry.get(study) {
+            charts.extend(s.info().charts);
+        }
+    }
+    let title = match experiment {
+        Some(e) => e.to_owned(),
+        None => format!("{} selected runs", records.len()),
+    };
+    let description = records[0].description.clone();
+    let input = ReportInput { title, description, records: &records, charts };
+    let written = write_report(&store, &input, out)?;
+    for path in written {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `benchtop compare`: one chart of an experiment's runs.
+pub fn compare(store_dir: Option<&Path>, experiment: &str, mut spec: ChartSpec, filters: &[String], out: &Path, dpi: u32) -> Result<ExitCode> {
+    for f in filters {
+        let (k, v) = f.split_once('=').with_context(|| format!("--filter `{f}`: expected key=value"))?;
+        let value = v.parse::<i64>().map(serde_json::Value::from)
+            .or_else(|_| v.parse::<f64>().map(serde_json::Value::from))
+            .unwrap_or_else(|_| serde_json::Value::from(v));
+        spec.filters.insert(k.to_owned(), value);
+    }
+    let store = open_store(store_dir)?;
+    let records = select_runs(&store, Some(experiment), &[])?;
+    let chart = benchtop_charts::prepare(&spec, &records, Some(&store))?;
+    match out.extension().and_then(|e| e.to_str()) {
+        Some("svg") => {
+            let svg = benchtop_charts::render_svg(&chart, Size::default())?;
+            std::fs::write(out, svg).with_context(|| format!("writing {}", out.display()))?;
+        }
+        Some("png") => benchtop_charts::render_png(&chart, Size::default(), dpi, out)?,
+        _ => bail!("--out must end in .svg or .png"),
+    }
+    eprintln!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@ mod print;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use benchtop_core::{Better, ChartKind, ChartSpec};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -69,9 +70,47 @@ enum Command {
         experiment: Option<String>,
         #[arg(long, value_enum, default_value = "csv")]
         format: ExportFormat,
-        /// The file to write [default: standard output].
+        /// The file to write [default: standard output; Parquet needs a file].
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Write a report: .html (self-contained), .md (with SVG figures beside it) or .tex.
+    Report {
+        /// Report on every run of this experiment.
+        #[arg(long, conflicts_with = "runs")]
+        experiment: Option<String>,
+        /// Or on these runs (ids or unique prefixes).
+        runs: Vec<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Draw one comparison chart of an experiment's runs as SVG or PNG.
+    Compare {
+        #[arg(long)]
+        experiment: String,
+        /// The metric: a summary metric, or a series name for `--kind curves`.
+        #[arg(long)]
+        y: String,
+        /// A parameter (metric-vs-param) or a summary metric (scatter).
+        #[arg(long)]
+        x: Option<String>,
+        /// The parameter that gets a colour per value [default: method].
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long, value_enum, default_value = "metric-vs-param")]
+        kind: Kind,
+        /// Keep only runs with this parameter value (repeatable), e.g. --filter n_envs=6.
+        #[arg(long = "filter", value_name = "KEY=VALUE")]
+        filters: Vec<String>,
+        /// Scatter: which way is better on both axes (draws the Pareto front).
+        #[arg(long, value_enum)]
+        better: Option<BetterArg>,
+        /// chart.svg or chart.png
+        #[arg(long)]
+        out: PathBuf,
+        /// PNG resolution.
+        #[arg(long, default_value_t = 192)]
+        dpi: u32,
     },
 }
 
@@ -79,6 +118,22 @@ enum Command {
 enum ExportFormat {
     Csv,
     Json,
+    Parquet,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Kind {
+    Curves,
+    MetricVsParam,
+    Bars,
+    Scatter,
+    Parallel,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BetterArg {
+    Higher,
+    Lower,
 }
 
 fn main() -> ExitCode {
@@ -91,14 +146,53 @@ fn main() -> ExitCode {
         Command::Show { run, json } => commands::show(store, &run, json),
         Command::Delete { run, experiment } => commands::delete(store, run.as_deref(), experiment.as_deref()),
         Command::Export { experiment, format, out } => {
-            commands::export(store, experiment, matches!(format, ExportFormat::Json), out.as_deref())
+            let format = match format {
+                ExportFormat::Csv => commands::Table::Csv,
+                ExportFormat::Json => commands::Table::Json,
+                ExportFormat::Parquet => commands::Table::Parquet,
+            };
+            commands::export(store, experiment, format, out.as_deref())
+        }
+        Command::Report { experiment, runs, out } => commands::report(store, experiment.as_deref(), &runs, &out),
+        Command::Compare { experiment, y, x, group, kind, filters, better, out, dpi } => {
+            let kind = match kind {
+                Kind::Curves => ChartKind::Curves,
+                Kind::MetricVsParam => ChartKind::MetricVsParam,
+                Kind::Bars => ChartKind::Bars,
+                Kind::Scatter => ChartKind::Scatter,
+                Kind::Parallel => ChartKind::Parallel,
+            };
+            let mut spec = ChartSpec::new(kind, &y);
+            spec.x = x;
+            spec.group = group;
+            spec.better = better.map(|b| match b {
+                BetterArg::Higher => Better::Higher,
+                BetterArg::Lower => Better::Lower,
+            });
+            commands::compare(store, &experiment, spec, &filters, &out, dpi)
         }
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes on one line, leaving out a cause whose text the message
+/// before it already ends with (our error types name their source in their own text).
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
 }

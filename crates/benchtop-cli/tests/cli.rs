@@ -51,7 +51,7 @@ fn the_quick_preset_runs_and_lists_summarises_shows_and_exports() {
     assert!(stdout.contains("isr-quick") && stdout.contains("test_error (mean ± 95% CI)"), "{stdout}");
 
     let runs = runs_json(&store);
-    assert_eq!(runs.len(), 3 * 2 * 2);
+    assert_eq!(runs.len(), 3 * 2 * 3);
     for r in &runs {
         for key in ["id", "experiment", "study", "method", "seed", "status"] {
             assert!(r.get(key).is_some(), "missing {key}");
@@ -71,14 +71,33 @@ fn the_quick_preset_runs_and_lists_summarises_shows_and_exports() {
     let header = csv.lines().next().unwrap();
     assert!(header.starts_with("run_id,experiment,study,method,seed,status,duration_s,param."), "{header}");
     assert!(header.contains("param.n_envs") && header.contains("metric.test_error"), "{header}");
-    assert_eq!(csv.lines().count(), 13);
+    assert_eq!(csv.lines().count(), 19);
 
     let json_path = dir.path().join("runs.json");
     let out = run(&store, &["export", "--format", "json", "--out", json_path.to_str().unwrap()]);
     assert!(out.status.success());
     let rows: Vec<Value> = serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
-    assert_eq!(rows.len(), 12);
+    assert_eq!(rows.len(), 18);
     assert!(rows[0]["metric.test_error"].is_number());
+
+    let parquet = dir.path().join("runs.parquet");
+    let out = run(&store, &["export", "--format", "parquet", "--out", parquet.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(&std::fs::read(&parquet).unwrap()[..4], b"PAR1");
+    assert_eq!(run(&store, &["export", "--format", "parquet"]).status.code(), Some(2), "Parquet needs a file");
+
+    let html = dir.path().join("report.html");
+    let out = run(&store, &["report", "--experiment", "isr-quick", "--out", html.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<svg") && page.contains("Test error vs number of training environments"));
+    assert!(page.contains("Reproducibility") && page.contains("isr_mean"));
+
+    let chart = dir.path().join("chart.svg");
+    let args = ["compare", "--experiment", "isr-quick", "--x", "n_envs", "--y", "test_error", "--out", chart.to_str().unwrap()];
+    let out = run(&store, &args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::fs::read_to_string(&chart).unwrap().contains("isr_mean"));
 }
 
 #[test]

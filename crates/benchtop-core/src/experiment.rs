@@ -72,6 +72,7 @@ impl SeedSpec {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunPlan {
     pub experiment: String,
+    pub description: String,
     pub study: String,
     pub method: Option<String>,
     pub seed: u64,
@@ -289,6 +290,7 @@ impl Experiment {
             for &seed in &seeds {
                 plans.push(RunPlan {
                     experiment: self.name.clone(),
+                    description: self.description.clone(),
                     study: self.study.clone(),
                     method: method.clone(),
                     seed,

@@ -4,6 +4,7 @@
 //! This crate knows nothing of storage, threads, burn or the UI: studies and front ends
 //! meet here and nowhere else.
 
+pub mod chart;
 pub mod context;
 pub mod experiment;
 pub mod params;
@@ -12,6 +13,7 @@ pub mod stats;
 pub mod study;
 pub mod table;
 
+pub use chart::{Better, ChartKind, ChartSpec};
 pub use context::{RunContext, RunEvent, LogLevel};
 pub use experiment::{Experiment, ExperimentError, RunPlan, SeedSpec};
 pub use params::{ParamInfo, ParamProblem, Params};

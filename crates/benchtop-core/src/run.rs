@@ -154,6 +154,9 @@ pub struct Provenance {
 pub struct RunRecord {
     pub id: RunId,
     pub experiment: String,
+    /// The experiment's description, as its file gave it.
+    #[serde(default)]
+    pub description: String,
     pub study: String,
     /// The method, when the study's parameters have one (most do).
     pub method: Option<String>,
@@ -182,6 +185,7 @@ impl RunRecord {
         RunRecord {
             id: RunId::new(),
             experiment: plan.experiment.clone(),
+            description: plan.description.clone(),
             study: plan.study.clone(),
             method: plan.method.clone(),
             seed: plan.seed,

@@ -28,8 +28,7 @@ impl Aggregate {
         }
         let var = finite.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
         let std = var.sqrt();
-        let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).map(|d| d.inverse_cdf(0.975)).unwrap_or(f64::NAN);
-        Some(Aggregate { n, mean, std: Some(std), ci95: Some(t * std / (n as f64).sqrt()) })
+        Some(Aggregate { n, mean, std: Some(std), ci95: ci95_half_width(std, n) })
     }
 
     /// "0.123 ± 0.004" (or just the mean for a single value), with `digits` decimals.
@@ -39,6 +38,16 @@ impl Aggregate {
             None => format!("{:.digits$}", self.mean),
         }
     }
+}
+
+/// Half-width of the 95% interval for a mean of `n` values with sample std `std`
+/// (Student's t with n - 1 degrees of freedom); `None` below two values.
+pub fn ci95_half_width(std: f64, n: usize) -> Option<f64> {
+    if n < 2 || !std.is_finite() {
+        return None;
+    }
+    let t = StudentsT::new(0.0, 1.0, (n - 1) as f64).ok()?.inverse_cdf(0.975);
+    Some(t * std / (n as f64).sqrt())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::chart::ChartSpec;
 use crate::context::RunContext;
 use crate::params::{self, ParamInfo, ParamProblem, Params};
 use crate::run::Summary;
@@ -44,6 +45,8 @@ pub struct StudyInfo {
     pub description: String,
     pub methods: Vec<MethodInfo>,
     pub params: Vec<ParamInfo>,
+    /// The charts that show the paper's finding (a report's defaults).
+    pub charts: Vec<ChartSpec>,
 }
 
 /// A paper's protocol: typed parameters in, metrics and a summary out, through [`RunContext`].
@@ -56,6 +59,11 @@ pub trait Study: Send + Sync + 'static {
     fn title(&self) -> &'static str;
     /// What the study shows.
     fn description(&self) -> &'static str;
+
+    /// The charts that show the paper's finding; reports draw them by default.
+    fn default_charts(&self) -> Vec<ChartSpec> {
+        Vec::new()
+    }
 
     /// Train and evaluate one run; return its summary metrics.
     fn run(&self, ctx: &RunContext, params: &Self::Params) -> Result<Summary, StudyError>;
@@ -93,6 +101,7 @@ impl<S: Study> StudyObject for S {
             description: self.description().to_owned(),
             methods,
             params,
+            charts: self.default_charts(),
         }
     }
 

@@ -96,6 +96,7 @@ mod tests {
         let point = BTreeMap::from([("n_envs".to_owned(), Value::from(n_envs))]);
         let plan = RunPlan {
             experiment: "e".into(),
+            description: String::new(),
             study: "isr".into(),
             method: Some("erm".into()),
             seed,

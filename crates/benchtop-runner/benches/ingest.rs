@@ -78,6 +78,7 @@ fn main() {
     let runner = Runner::new(store.clone(), benchtop_core::Registry::new().with(Flood), 1);
     let plan = RunPlan {
         experiment: "bench".into(),
+        description: String::new(),
         study: "flood".into(),
         method: None,
         seed: 0,

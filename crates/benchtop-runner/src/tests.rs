@@ -78,6 +78,7 @@ impl Study for Toy {
 fn plan(method: &str, seed: u64) -> RunPlan {
     RunPlan {
         experiment: "toy-exp".into(),
+        description: String::new(),
         study: "toy".into(),
         method: Some(method.into()),
         seed,

@@ -5,6 +5,7 @@ use benchtop_core::{Backend, Provenance};
 fn record(experiment: &str, seed: u64) -> RunRecord {
     let plan = RunPlan {
         experiment: experiment.into(),
+        description: String::new(),
         study: "isr".into(),
         method: Some("erm".into()),
         seed,

@@ -8,7 +8,7 @@
 //! scales differ. ERM and IRM lean on the spurious features and fail when, at test time,
 //! those stop agreeing with the label.
 
-use benchtop_core::{Params, ParamProblem, RunContext, Study, StudyError, Summary};
+use benchtop_core::{ChartKind, ChartSpec, Params, ParamProblem, RunContext, Study, StudyError, Summary};
 use benchtop_data::isr::{IsrConfig, IsrData, Samples, generate};
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use schemars::JsonSchema;
@@ -126,6 +126,23 @@ impl Study for Isr {
          from the environments' class means once E >= d_spu + 1 and reaches the oracle's test error; \
          ISR-Cov needs two environments whose spurious scales differ; ERM and IRM lean on the \
          spurious features and fail when the test set breaks them."
+    }
+
+    fn default_charts(&self) -> Vec<ChartSpec> {
+        vec![
+            ChartSpec::new(ChartKind::MetricVsParam, "test_error")
+                .with_x("n_envs")
+                .with_title("Test error vs number of training environments"),
+            ChartSpec::new(ChartKind::MetricVsParam, "invariant_overlap")
+                .with_x("n_envs")
+                .with_title("Recovered subspace overlap with the invariant one (1 = exact)"),
+            ChartSpec::new(ChartKind::Curves, "test_error")
+                .with_filter("n_envs", 6)
+                .with_title("Test error during training at E = 6 = d_spu + 1"),
+            ChartSpec::new(ChartKind::Bars, "test_error")
+                .with_filter("n_envs", 6)
+                .with_title("Test error by method at E = 6"),
+        ]
     }
 
     fn run(&self, ctx: &RunContext, p: &IsrParams) -> Result<Summary, StudyError> {

@@ -1,0 +1,345 @@
+//! Drawing a prepared [`Chart`] with plotters: SVG for the app and reports, PNG at a DPI.
+//!
+//! House style: Okabe-Ito colours (safe for colour-blind readers), labelled axes, a legend
+//! in its own panel right of the plot (so it never covers data), a caption saying what the
+//! error bars are, sizes readable at half a column.
+
+use std::path::Path;
+use std::sync::Once;
+
+use benchtop_core::ChartKind;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::prepare::{Chart, Point};
+use crate::{ChartError, Result};
+
+/// The drawing's size in CSS pixels (96 per inch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Size {
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Default for Size {
+    fn default() -> Self {
+        Size { width: 720, height: 440 }
+    }
+}
+
+/// Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
+const PALETTE: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),   // blue
+    RGBColor(213, 94, 0),    // vermillion
+    RGBColor(0, 158, 115),   // bluish green
+    RGBColor(204, 121, 167), // reddish purple
+    RGBColor(230, 159, 0),   // orange
+    RGBColor(86, 180, 233),  // sky blue
+    RGBColor(0, 0, 0),       // black
+    RGBColor(240, 228, 66),  // yellow (last: weak on white)
+];
+
+fn colour(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+static REGISTER: Once = Once::new();
+
+/// Text metrics come from DejaVu Sans, bundled, so layout is the same on every machine.
+fn ensure_font() {
+    REGISTER.call_once(|| {
+        for style in [FontStyle::Normal, FontStyle::Bold] {
+            // A bundled, known-good font cannot fail to parse.
+            let _ = plotters::style::register_font("sans-serif", style, FONT);
+        }
+    });
+}
+
+fn draw_err<E: std::fmt::Display>(e: E) -> ChartError {
+    ChartError::Draw(e.to_string())
+}
+
+/// The chart as an SVG document (the same chart always gives the same bytes).
+pub fn render_svg(chart: &Chart, size: Size) -> Result<String> {
+    ensure_font();
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (size.width, size.height)).into_drawing_area();
+        draw(&root, chart, 1.0)?;
+        root.present().map_err(draw_err)?;
+    }
+    Ok(out)
+}
+
+/// The chart as a PNG file at `dpi` (96 is the size on screen; 300 for print).
+pub fn render_png(chart: &Chart, size: Size, dpi: u32, path: &Path) -> Result<()> {
+    ensure_font();
+    let scale = dpi.max(24) as f64 / 96.0;
+    let px = ((size.width as f64 * scale) as u32, (size.height as f64 * scale) as u32);
+    let root = BitMapBackend::new(path, px).into_drawing_area();
+    draw(&root, chart, scale)?;
+    root.present().map_err(|e| ChartError::Write { path: path.display().to_string(), source: std::io::Error::other(e.to_string()) })
+}
+
+fn font(size: f64, s: f64) -> TextStyle<'static> {
+    ("sans-serif", size * s).into_font().into()
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart, s: f64) -> Result<()> {
+    root.fill(&WHITE).map_err(draw_err)?;
+    let (w, h) = root.dim_in_pixel();
+    let body = root.titled(&chart.title, font(17.0, s)).map_err(draw_err)?;
+    let (main, footer) = body.split_vertically(h as i32 - (24.0 * s) as i32 - (26.0 * s) as i32);
+    footer
+        .draw(&Text::new(chart.note.clone(), ((10.0 * s) as i32, (4.0 * s) as i32), font(12.0, s).color(&RGBColor(90, 90, 90))))
+        .map_err(draw_err)?;
+    let longest = chart.series.iter().map(|x| x.label.chars().count()).max().unwrap_or(4);
+    let legend_w = ((longest as f64 * 7.6 + 44.0) * s).clamp(90.0 * s, w as f64 * 0.35) as i32;
+    let (plot, legend) = main.split_horizontally(w as i32 - legend_w);
+    match chart.kind {
+        ChartKind::Curves | ChartKind::MetricVsParam => lines(&plot, chart, s)?,
+        ChartKind::Bars => bars(&plot, chart, s)?,
+        ChartKind::Scatter => scatter(&plot, chart, s)?,
+        ChartKind::Parallel => parallel(&plot, chart, s)?,
+    }
+    draw_legend(&legend, chart, s)
+}
+
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64) -> Result<()> {
+    let step = (20.0 * s) as i32;
+    let mut y = (18.0 * s) as i32;
+    for series in chart.series.iter() {
+        let c = colour(series.colour);
+        let x0 = (6.0 * s) as i32;
+        area.draw(&PathElement::new(vec![(x0, y), (x0 + (22.0 * s) as i32, y)], c.stroke_width((3.0 * s) as u32)))
+            .map_err(draw_err)?;
+        area.draw(&Text::new(series.label.clone(), (x0 + (28.0 * s) as i32, y - (7.0 * s) as i32), font(13.0, s)))
+            .map_err(draw_err)?;
+        y += step;
+    }
+    if !chart.pareto.is_empty() {
+        let x0 = (6.0 * s) as i32;
+        area.draw(&PathElement::new(vec![(x0, y), (x0 + (22.0 * s) as i32, y)], BLACK.stroke_width((1.0 * s).max(1.0) as u32)))
+            .map_err(draw_err)?;
+        area.draw(&Text::new("Pareto front", (x0 + (28.0 * s) as i32, y - (7.0 * s) as i32), font(13.0, s)))
+            .map_err(draw_err)?;
+    }
+    Ok(())
+}
+
+/// A range around `values` with 6% air on each side (and a sane width when they are equal).
+fn padded(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if !lo.is_finite() {
+        return 0.0..1.0;
+    }
+    let span = if hi > lo { hi - lo } else { lo.abs().max(1.0) * 0.1 };
+    (lo - span * 0.06)..(hi + span * 0.06)
+}
+
+fn y_extent(points: &[Point]) -> impl Iterator<Item = f64> + '_ {
+    points.iter().flat_map(|p| {
+        let e = p.y_ci.unwrap_or(0.0);
+        [p.y - e, p.y + e]
+    })
+}
+
+fn x_extent(points: &[Point]) -> impl Iterator<Item = f64> + '_ {
+    points.iter().flat_map(|p| {
+        let e = p.x_ci.unwrap_or(0.0);
+        [p.x - e, p.x + e]
+    })
+}
+
+fn short(v: f64) -> String {
+    if v == v.round() && v.abs() < 1e6 {
+        format!("{v:.0}")
+    } else if v.abs() >= 0.01 && v.abs() < 1e4 {
+        let text = format!("{v:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        format!("{v:.2e}")
+    }
+}
+
+fn lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64) -> Result<()> {
+    let xr = padded(chart.series.iter().flat_map(|x| x.points.iter().map(|p| p.x)));
+    let xr_width = xr.end - xr.start;
+    let yr = padded(chart.series.iter().flat_map(|x| y_extent(&x.points)));
+    let mut ctx = ChartBuilder::on(area)
+        .margin((10.0 * s) as u32)
+        .x_label_area_size((40.0 * s) as u32)
+        .y_label_area_size((62.0 * s) as u32)
+        .build_cartesian_2d(xr, yr)
+        .map_err(draw_err)?;
+    ctx.configure_mesh()
+        .x_desc(chart.x_label.as_str())
+        .y_desc(chart.y_label.as_str())
+        .label_style(font(12.0, s))
+        .axis_desc_style(font(14.0, s))
+        .x_label_formatter(&|v| short(*v))
+        .y_label_formatter(&|v| short(*v))
+        .light_line_style(RGBColor(244, 244, 244))
+        .draw()
+        .map_err(draw_err)?;
+    let curves = chart.kind == ChartKind::Curves;
+    // Methods measured at the same parameter values are dodged a little sideways, so
+    // their error bars do not hide each other.
+    let dodge = if curves { 0.0 } else { 0.012 * (xr_width) };
+    let mid = (chart.series.len() as f64 - 1.0) / 2.0;
+    for (i, series) in chart.series.iter().enumerate() {
+        let c = colour(series.colour);
+        let dx = dodge * (i as f64 - mid);
+        if curves {
+            if series.points.iter().any(|p| p.y_ci.is_some()) {
+                let upper = series.points.iter().map(|p| (p.x, p.y + p.y_ci.unwrap_or(0.0)));
+                let lower = series.points.iter().rev().map(|p| (p.x, p.y - p.y_ci.unwrap_or(0.0)));
+                let band: Vec<(f64, f64)> = upper.chain(lower).collect();
+                ctx.draw_series(std::iter::once(Polygon::new(band, c.mix(0.18).filled()))).map_err(draw_err)?;
+            }
+        } else {
+            let bars = series.points.iter().filter_map(|p| p.y_ci.map(|e| (p, e)));
+            ctx.draw_series(
+                bars.map(|(p, e)| PathElement::new(vec![(p.x + dx, p.y - e), (p.x + dx, p.y + e)], c.stroke_width((1.5 * s) as u32))),
+            )
+            .map_err(draw_err)?;
+            ctx.draw_series(series.points.iter().map(|p| Circle::new((p.x + dx, p.y), (3.5 * s) as u32, c.filled())))
+                .map_err(draw_err)?;
+        }
+        ctx.draw_series(LineSeries::new(series.points.iter().map(|p| (p.x + dx, p.y)), c.stroke_width((2.0 * s) as u32)))
+            .map_err(draw_err)?;
+    }
+    Ok(())
+}
+
+fn bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64) -> Result<()> {
+    let n = chart.categories.len().max(1);
+    let top = padded(chart.series.iter().flat_map(|x| y_extent(&x.points)).chain(std::iter::once(0.0))).end;
+    let bottom = chart.series.iter().flat_map(|x| y_extent(&x.points)).fold(0.0f64, f64::min);
+    let categories = chart.categories.clone();
+    let mut ctx = ChartBuilder::on(area)
+        .margin((10.0 * s) as u32)
+        .x_label_area_size((40.0 * s) as u32)
+        .y_label_area_size((62.0 * s) as u32)
+        .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), bottom..top)
+        .map_err(draw_err)?;
+    ctx.configure_mesh()
+        .disable_x_mesh()
+        .x_labels(n)
+        .x_label_formatter(&|v| {
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 0.0 { categories.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+        })
+        .y_label_formatter(&|v| short(*v))
+        .x_desc(chart.x_label.as_str())
+        .y_desc(chart.y_label.as_str())
+        .label_style(font(12.0, s))
+        .axis_desc_style(font(14.0, s))
+        .light_line_style(RGBColor(244, 244, 244))
+        .draw()
+        .map_err(draw_err)?;
+    for series in chart.series.iter() {
+        let c = colour(series.colour);
+        for p in &series.points {
+            ctx.draw_series(std::iter::once(Rectangle::new([(p.x - 0.32, 0.0), (p.x + 0.32, p.y)], c.mix(0.85).filled())))
+                .map_err(draw_err)?;
+            if let Some(e) = p.y_ci {
+                let stroke = BLACK.stroke_width((1.5 * s) as u32);
+                ctx.draw_series([
+                    PathElement::new(vec![(p.x, p.y - e), (p.x, p.y + e)], stroke),
+                    PathElement::new(vec![(p.x - 0.08, p.y - e), (p.x + 0.08, p.y - e)], stroke),
+                    PathElement::new(vec![(p.x - 0.08, p.y + e), (p.x + 0.08, p.y + e)], stroke),
+                ])
+                .map_err(draw_err)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn scatter<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64) -> Result<()> {
+    let xr = padded(chart.series.iter().flat_map(|x| x_extent(&x.points)));
+    let yr = padded(chart.series.iter().flat_map(|x| y_extent(&x.points)));
+    let mut ctx = ChartBuilder::on(area)
+        .margin((10.0 * s) as u32)
+        .x_label_area_size((40.0 * s) as u32)
+        .y_label_area_size((62.0 * s) as u32)
+        .build_cartesian_2d(xr, yr)
+        .map_err(draw_err)?;
+    ctx.configure_mesh()
+        .x_desc(chart.x_label.as_str())
+        .y_desc(chart.y_label.as_str())
+        .label_style(font(12.0, s))
+        .axis_desc_style(font(14.0, s))
+        .x_label_formatter(&|v| short(*v))
+        .y_label_formatter(&|v| short(*v))
+        .light_line_style(RGBColor(244, 244, 244))
+        .draw()
+        .map_err(draw_err)?;
+    if chart.pareto.len() > 1 {
+        ctx.draw_series(LineSeries::new(chart.pareto.iter().copied(), BLACK.stroke_width((1.0 * s).max(1.0) as u32)))
+            .map_err(draw_err)?;
+    }
+    for series in chart.series.iter() {
+        let c = colour(series.colour);
+        let stroke = c.stroke_width((1.5 * s) as u32);
+        for p in &series.points {
+            if let Some(e) = p.y_ci {
+                ctx.draw_series(std::iter::once(PathElement::new(vec![(p.x, p.y - e), (p.x, p.y + e)], stroke)))
+                    .map_err(draw_err)?;
+            }
+            if let Some(e) = p.x_ci {
+                ctx.draw_series(std::iter::once(PathElement::new(vec![(p.x - e, p.y), (p.x + e, p.y)], stroke)))
+                    .map_err(draw_err)?;
+            }
+        }
+        ctx.draw_series(series.points.iter().map(|p| Circle::new((p.x, p.y), (4.0 * s) as u32, c.filled())))
+            .map_err(draw_err)?;
+    }
+    ctx.draw_series(chart.pareto.iter().map(|&(x, y)| Circle::new((x, y), (7.0 * s) as u32, BLACK.stroke_width((1.0 * s).max(1.0) as u32))))
+        .map_err(draw_err)?;
+    Ok(())
+}
+
+fn parallel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64) -> Result<()> {
+    let k = chart.categories.len().max(2);
+    let names = chart.categories.clone();
+    let mut ctx = ChartBuilder::on(area)
+        .margin((14.0 * s) as u32)
+        .x_label_area_size((40.0 * s) as u32)
+        .y_label_area_size((10.0 * s) as u32)
+        .build_cartesian_2d(-0.15f64..(k as f64 - 0.85), -0.08f64..1.08)
+        .map_err(draw_err)?;
+    ctx.configure_mesh()
+        .disable_mesh()
+        .disable_y_axis()
+        .x_labels(k)
+        .x_label_formatter(&|v| {
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 0.0 { names.get(i as usize).cloned().unwrap_or_default() } else { String::new() }
+        })
+        .label_style(font(12.0, s))
+        .draw()
+        .map_err(draw_err)?;
+    for series in chart.series.iter() {
+        let c = colour(series.colour).mix(0.55).stroke_width((1.2 * s).max(1.0) as u32);
+        ctx.draw_series(series.polylines.iter().map(|line| {
+            PathElement::new(line.iter().enumerate().map(|(a, v)| (a as f64, *v)).collect::<Vec<_>>(), c)
+        }))
+        .map_err(draw_err)?;
+    }
+    let grey = RGBColor(120, 120, 120);
+    for (a, (lo, hi)) in chart.axis_ranges.iter().enumerate() {
+        let x = a as f64;
+        ctx.draw_series(std::iter::once(PathElement::new(vec![(x, 0.0), (x, 1.0)], grey.stroke_width((1.0 * s).max(1.0) as u32))))
+            .map_err(draw_err)?;
+        ctx.draw_series([
+            Text::new(short(*hi), (x + 0.02, 1.05), font(11.0, s)),
+            Text::new(short(*lo), (x + 0.02, -0.01), font(11.0, s)),
+        ])
+        .map_err(draw_err)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! Chart specifications: a small serde description of a comparison chart, shared by the
+//! app, the CLI and reports (the charts crate draws them; studies declare their defaults).
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a chart shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChartKind {
+    /// A metric series against step, one line per group: mean over runs with a 95% CI band.
+    Curves,
+    /// A summary metric against a parameter, one line per group, with 95% CI error bars.
+    MetricVsParam,
+    /// A summary metric per group as bars with 95% CI error bars.
+    Bars,
+    /// Two summary metrics against each other, one point per group and sweep point, with the
+    /// Pareto front marked.
+    Scatter,
+    /// Parallel coordinates from parameters to one summary metric, one line per run.
+    Parallel,
+}
+
+/// Which way a metric improves (for the Pareto front and "best" marks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Better {
+    Higher,
+    Lower,
+}
+
+/// A chart, described by what it plots rather than how.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChartSpec {
+    pub kind: ChartKind,
+    /// The title; a default is made from the axes when absent.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// metric_vs_param: a parameter; scatter: a summary metric; unused otherwise.
+    #[serde(default)]
+    pub x: Option<String>,
+    /// The metric: a series name for curves, a summary metric otherwise.
+    pub y: String,
+    /// The parameter whose values get a colour each (default `method`).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Keep only runs whose parameters have these values.
+    #[serde(default)]
+    pub filters: BTreeMap<String, Value>,
+    /// parallel: the parameter axes, in order.
+    #[serde(default)]
+    pub dims: Vec<String>,
+    /// scatter: which way is better on both axes (draws the Pareto front).
+    #[serde(default)]
+    pub better: Option<Better>,
+}
+
+impl ChartSpec {
+    /// A spec of `kind` for metric `y`, everything else default.
+    pub fn new(kind: ChartKind, y: &str) -> Self {
+        ChartSpec {
+            kind,
+            title: None,
+            x: None,
+            y: y.to_owned(),
+            group: None,
+            filters: BTreeMap::new(),
+            dims: Vec::new(),
+            better: None,
+        }
+    }
+
+    pub fn with_x(mut self, x: &str) -> Self {
+        self.x = Some(x.to_owned());
+        self
+    }
+
+    pub fn with_title(mut self, title: &str) -> Self {
+        self.title = Some(title.to_owned());
+        self
+    }
+
+    pub fn with_group(mut self, group: &str) -> Self {
+        self.group = Some(group.to_owned());
+        self
+    }
+
+    pub fn with_filter(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.filters.insert(key.to_owned(), value.into());
+        self
+    }
+
+    /// The grouping parameter (`method` unless set).
+    pub fn group_key(&self) -> &str {
+        self.group.as_deref().unwrap_or("method")
+    }
+
+    /// The title to draw.
+    pub fn display_title(&self) -> String {
+        if let Some(t) = &self.title {
+            return t.clone();
+        }
+        match (self.kind, &self.x) {
+            (ChartKind::Curves, _) => format!("{} during training", self.y),
+            (ChartKind::Bars, _) => format!("{} by {}", self.y, self.group_key()),
+            (ChartKind::Parallel, _) => format!("{} by parameters", self.y),
+            (_, Some(x)) => format!("{} vs {x}", self.y),
+            (_, None) => self.y.clone(),
+        }
+    }
+}

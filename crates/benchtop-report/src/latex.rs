@@ -1,0 +1,53 @@
+//! The LaTeX output: a booktabs table of the summaries (mean ± CI, best in bold), wrapped in
+//! a minimal document so the file compiles as is; the `table` environment pastes into a paper.
+
+use std::fmt::Write;
+
+use crate::escape::latex as esc;
+use crate::summary::SummaryTable;
+use crate::ReportInput;
+
+pub fn document(input: &ReportInput<'_>, table: &SummaryTable) -> String {
+    let mut t = String::new();
+    t.push_str("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage[utf8]{inputenc}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\n\n");
+    t.push_str("% --- the table: paste from here (needs \\usepackage{booktabs}) ---\n\\begin{table}[t]\n\\centering\n");
+    let many = table.many_experiments();
+    let lead = usize::from(many) + table.keys.len();
+    let cols = format!("{}{}", "l".repeat(lead), "r".repeat(1 + table.metrics.len()));
+    let _ = writeln!(t, "\\resizebox{{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}}{{!}}{{%\n\\begin{{tabular}}{{{cols}}}\n\\toprule");
+    let mut header: Vec<String> = Vec::new();
+    if many {
+        header.push("experiment".into());
+    }
+    header.extend(table.keys.iter().map(|k| esc(k)));
+    header.push("$n$".into());
+    header.extend(table.metrics.iter().map(|k| esc(k)));
+    let _ = writeln!(t, "{} \\\\\n\\midrule", header.join(" & "));
+    for (i, row) in table.rows.iter().enumerate() {
+        let mut cells: Vec<String> = Vec::new();
+        if many {
+            cells.push(esc(&row.experiment));
+        }
+        cells.extend(row.point.iter().map(|v| esc(v)));
+        cells.push(esc(&row.n));
+        for (j, cell) in row.cells.iter().enumerate() {
+            let text = match cell {
+                Some(a) => match a.ci95 {
+                    Some(ci) => format!("${:.3} \\pm {:.3}$", a.mean, ci),
+                    None => format!("${:.3}$", a.mean),
+                },
+                None => "--".into(),
+            };
+            let bold = table.best[j] == Some(i) && cell.is_some();
+            cells.push(if bold { format!("$\\mathbf{{{}}}$", text.trim_matches('$')) } else { text });
+        }
+        let _ = writeln!(t, "{} \\\\", cells.join(" & "));
+    }
+    t.push_str("\\bottomrule\n\\end{tabular}}\n");
+    let _ = writeln!(
+        t,
+        "\\caption{{{}: mean $\\pm$ 95\\% confidence interval over seeds; best per column in bold.}}\n\\end{{table}}\n% --- to here ---\n\n\\end{{document}}",
+        esc(&input.title)
+    );
+    t
+}
