@@ -167,6 +167,8 @@ fn short(v: f64) -> String {
 fn lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64) -> Result<()> {
     let xr = padded(chart.series.iter().flat_map(|x| x.points.iter().map(|p| p.x)));
     let xr_width = xr.end - xr.start;
+    // A parameter like the number of environments takes whole values: no ticks between them.
+    let integer_x = chart.series.iter().flat_map(|x| x.points.iter()).all(|p| p.x.fract() == 0.0);
     let yr = padded(chart.series.iter().flat_map(|x| y_extent(&x.points)));
     let mut ctx = ChartBuilder::on(area)
         .margin((10.0 * s) as u32)
@@ -179,7 +181,7 @@ fn lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f6
         .y_desc(chart.y_label.as_str())
         .label_style(font(12.0, s))
         .axis_desc_style(font(14.0, s))
-        .x_label_formatter(&|v| short(*v))
+        .x_label_formatter(&|v| if integer_x && (v - v.round()).abs() > 1e-9 { String::new() } else { short(*v) })
         .y_label_formatter(&|v| short(*v))
         .light_line_style(RGBColor(244, 244, 244))
         .draw()

@@ -61,7 +61,7 @@ pub fn prepare(spec: &ChartSpec, records: &[RunRecord], store: Option<&Store>) -
     let title = spec.display_title();
     let runs: Vec<&RunRecord> = records
         .iter()
-        .filter(|r| r.status == RunStatus::Done)
+        .filter(|r| r.status == RunStatus::Done || (spec.unfinished && r.status != RunStatus::Queued))
         .filter(|r| spec.filters.iter().all(|(k, v)| param(r, k).is_some_and(|p| same(&p, v))))
         .collect();
     if runs.is_empty() {
@@ -139,6 +139,9 @@ fn group_label(r: &RunRecord, key: &str) -> String {
 fn caption(points: impl Iterator<Item = u32>) -> String {
     let ns: Vec<u32> = points.collect();
     let (lo, hi) = (ns.iter().min().copied().unwrap_or(0), ns.iter().max().copied().unwrap_or(0));
+    if hi <= 1 {
+        return "one run per point: no interval".into();
+    }
     let n = if lo == hi { format!("n = {lo}") } else { format!("n = {lo}–{hi}") };
     format!("mean ± 95% CI over runs ({n} per point)")
 }

@@ -245,15 +245,7 @@ pub fn report(store_dir: Option<&Path>, experiment: Option<&str>, runs: &[String
     ReportFormat::from_path(out)?;
     let store = open_store(store_dir)?;
     let records = select_runs(&store, experiment, runs)?;
-    let registry = benchtop_studies::registry();
-    let mut charts = Vec::new();
-    let mut studies: Vec<&str> = records.iter().map(|r| r.study.as_str()).collect();
-    studies.dedup();
-    for study in studies {
-        if let Ok(s) = registry.get(study) {
-            charts.extend(s.info().charts);
-        }
-    }
+    let charts = benchtop_studies::registry().default_charts(records.iter().map(|r| r.study.as_str()));
     let title = match experiment {
         Some(e) => e.to_owned(),
         None => format!("{} selected runs", records.len()),

@@ -57,6 +57,10 @@ pub struct ChartSpec {
     /// scatter: which way is better on both axes (draws the Pareto front).
     #[serde(default)]
     pub better: Option<Better>,
+    /// Also draw runs that have not finished (a live run's curves); comparisons leave
+    /// them out so a half-trained run never skews a mean.
+    #[serde(default)]
+    pub unfinished: bool,
 }
 
 impl ChartSpec {
@@ -71,6 +75,7 @@ impl ChartSpec {
             filters: BTreeMap::new(),
             dims: Vec::new(),
             better: None,
+            unfinished: false,
         }
     }
 

@@ -27,6 +27,9 @@ use crate::params::ParamProblem;
 use crate::run::Backend;
 use crate::study::{Registry, StudyObject};
 
+pub mod doc;
+pub use doc::ExperimentDoc;
+
 /// A problem with an experiment, located in its file (or in a `--set` override).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExperimentError {

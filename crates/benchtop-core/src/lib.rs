@@ -15,7 +15,7 @@ pub mod table;
 
 pub use chart::{Better, ChartKind, ChartSpec};
 pub use context::{RunContext, RunEvent, LogLevel};
-pub use experiment::{Experiment, ExperimentError, RunPlan, SeedSpec};
+pub use experiment::{Experiment, ExperimentDoc, ExperimentError, RunPlan, SeedSpec};
 pub use params::{ParamInfo, ParamProblem, Params};
 pub use run::{Backend, Provenance, RunId, RunRecord, RunStatus, Summary};
 pub use stats::Aggregate;

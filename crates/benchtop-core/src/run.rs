@@ -177,6 +177,9 @@ pub struct RunRecord {
     /// Free-form labels set by the user.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The user's notes on this run.
+    #[serde(default)]
+    pub notes: String,
 }
 
 impl RunRecord {
@@ -199,6 +202,7 @@ impl RunRecord {
             provenance,
             created_at: Utc::now(),
             tags: Vec::new(),
+            notes: String::new(),
         }
     }
 }

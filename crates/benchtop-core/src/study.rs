@@ -220,4 +220,20 @@ impl Registry {
     pub fn all(&self) -> &[Arc<dyn StudyObject>] {
         &self.studies
     }
+
+    /// The default charts of the named studies (unknown ones give none), in the order the
+    /// studies first appear.
+    pub fn default_charts<'a>(&self, studies: impl IntoIterator<Item = &'a str>) -> Vec<crate::ChartSpec> {
+        let mut seen: Vec<&str> = Vec::new();
+        let mut charts = Vec::new();
+        for name in studies {
+            if !seen.contains(&name) {
+                seen.push(name);
+                if let Ok(study) = self.get(name) {
+                    charts.extend(study.info().charts);
+                }
+            }
+        }
+        charts
+    }
 }

@@ -24,7 +24,7 @@ pub use summary::{SummaryTable, metric_better};
 pub enum ReportError {
     #[error("nothing to report: {0}")]
     Empty(String),
-    #[error("unknown report format `{0}`; use .html, .md or .tex")]
+    #[error("unknown report format `{0}`; use .html, .md or .tex (or .csv, .json, .parquet for a table)")]
     Format(String),
     #[error("writing {path}: {source}")]
     Write { path: PathBuf, source: std::io::Error },
@@ -55,6 +55,30 @@ impl ReportFormat {
             other => Err(ReportError::Format(other.unwrap_or("").to_owned())),
         }
     }
+}
+
+/// Write `input` in the format `out`'s extension names: a report (`.html`, `.md`, `.tex`)
+/// or a table of runs (`.csv`, `.json`, `.parquet`). Returns every file written. The app's
+/// export dialog calls this, so a researcher gets one behaviour whatever they pick.
+pub fn export_any(store: &Store, input: &ReportInput<'_>, out: &Path) -> Result<Vec<PathBuf>> {
+    let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let table = match ext.as_deref() {
+        Some(ext @ ("csv" | "json" | "parquet")) => ext.to_owned(),
+        _ => return write_report(store, input, out),
+    };
+    if input.records.is_empty() {
+        return Err(ReportError::Empty(format!("no runs for `{}`", input.title)));
+    }
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| ReportError::Write { path: dir.to_path_buf(), source })?;
+    }
+    let file = || std::fs::File::create(out).map_err(|source| ReportError::Write { path: out.to_path_buf(), source });
+    match table.as_str() {
+        "csv" => export::write_csv(input.records, std::io::BufWriter::new(file()?))?,
+        "json" => export::write_json(input.records, std::io::BufWriter::new(file()?))?,
+        _ => export::write_parquet(input.records, out)?,
+    }
+    Ok(vec![out.to_path_buf()])
 }
 
 /// What a report is about.

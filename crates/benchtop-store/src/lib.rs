@@ -15,6 +15,9 @@
 use std::path::{Path, PathBuf};
 
 use benchtop_core::{LogLevel, RunId, RunRecord, RunStatus};
+
+mod query;
+pub use query::{RunPage, RunQuery, cell};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 

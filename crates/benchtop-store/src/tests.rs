@@ -154,3 +154,34 @@ fn the_store_location_follows_flag_then_environment() {
     let explicit = Store::resolve_dir(Some(Path::new("/x/y"))).unwrap();
     assert_eq!(explicit, PathBuf::from("/x/y"));
 }
+
+#[test]
+fn a_run_page_filters_sorts_and_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut records: Vec<RunRecord> = (0..10).map(|seed| record("demo", seed)).collect();
+    for (i, r) in records.iter_mut().enumerate() {
+        r.summary.insert("test_error".into(), (10 - i) as f64 / 10.0);
+        if i % 2 == 0 {
+            r.tags.push("keep".into());
+        }
+    }
+    records[3].summary.clear();
+    store.create_runs(&records).unwrap();
+
+    let page = store
+        .run_page(&RunQuery { text: "KEEP".into(), sort: "metric.test_error".into(), offset: 1, limit: 2, ..RunQuery::default() })
+        .unwrap();
+    assert_eq!(page.total, 5, "the even runs are tagged");
+    let errors: Vec<f64> = page.rows.iter().map(|r| r.summary["test_error"]).collect();
+    assert_eq!(errors, [0.4, 0.6], "ascending, second and third of 0.2, 0.4, 0.6, 0.8, 1.0");
+
+    let desc = store.run_page(&RunQuery { sort: "metric.test_error".into(), descending: true, ..RunQuery::default() }).unwrap();
+    assert_eq!(desc.rows[0].summary["test_error"], 1.0);
+    assert!(desc.rows.last().unwrap().summary.is_empty(), "a run without the metric sorts last either way");
+
+    let by_seed = store.run_page(&RunQuery { columns: vec![("seed".into(), "7".into())], ..RunQuery::default() }).unwrap();
+    assert_eq!(by_seed.rows.iter().map(|r| r.seed).collect::<Vec<_>>(), [7]);
+    let past_end = store.run_page(&RunQuery { offset: 50, limit: 10, ..RunQuery::default() }).unwrap();
+    assert_eq!((past_end.total, past_end.rows.len()), (10, 0));
+}

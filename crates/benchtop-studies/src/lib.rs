@@ -13,3 +13,43 @@ use benchtop_core::Registry;
 pub fn registry() -> Registry {
     Registry::new().with(isr::Isr)
 }
+
+/// A ready-made experiment shipped in the binary, so the app offers it wherever it runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Preset {
+    /// The file name in `experiments/`.
+    pub file: &'static str,
+    pub source: &'static str,
+}
+
+/// The presets of `experiments/`, embedded at build time.
+pub fn presets() -> &'static [Preset] {
+    const PRESETS: &[Preset] = &[
+        Preset { file: "isr-quick.toml", source: include_str!("../../../experiments/isr-quick.toml") },
+        Preset { file: "isr-environments.toml", source: include_str!("../../../experiments/isr-environments.toml") },
+        Preset { file: "isr-cov-scales.toml", source: include_str!("../../../experiments/isr-cov-scales.toml") },
+    ];
+    PRESETS
+}
+
+#[cfg(test)]
+mod preset_tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_preset_is_embedded_and_plans() {
+        let on_disk: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../experiments"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".toml"))
+            .collect();
+        let registry = registry();
+        for name in &on_disk {
+            assert!(presets().iter().any(|p| &p.file == name), "{name} is not embedded in presets()");
+        }
+        for p in presets() {
+            let exp = benchtop_core::Experiment::parse(p.source, p.file).unwrap();
+            assert!(!exp.plan(&registry).unwrap().is_empty(), "{}", p.file);
+        }
+    }
+}

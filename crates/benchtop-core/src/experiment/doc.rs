@@ -1,0 +1,122 @@
+//! An experiment as a form edits it: plain data that serialises to JSON for a front end and
+//! to the TOML of an experiment file. The file stays the source of truth: a document is
+//! validated by writing it as TOML and parsing that with [`Experiment::parse`], so a form
+//! and a hand-written file can never disagree on what is valid.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{Experiment, SeedSpec};
+use crate::run::Backend;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentDoc {
+    pub name: String,
+    pub study: String,
+    #[serde(default)]
+    pub description: String,
+    /// A count (seeds `0..n`) or a list of seeds.
+    pub seeds: Value,
+    #[serde(default)]
+    pub backend: Backend,
+    /// Overrides of the study's defaults.
+    #[serde(default)]
+    pub params: Map<String, Value>,
+    /// Each swept key with its list of values.
+    #[serde(default)]
+    pub sweep: Map<String, Value>,
+}
+
+impl ExperimentDoc {
+    /// The document of a parsed experiment.
+    pub fn from_experiment(exp: &Experiment) -> Self {
+        ExperimentDoc {
+            name: exp.name.clone(),
+            study: exp.study.clone(),
+            description: exp.description.clone(),
+            seeds: match &exp.seeds {
+                SeedSpec::Count(n) => Value::from(*n),
+                SeedSpec::List(list) => Value::from(list.clone()),
+            },
+            backend: exp.backend,
+            params: exp.params.clone(),
+            sweep: exp.sweep.iter().map(|(k, v)| (k.clone(), Value::Array(v.clone()))).collect(),
+        }
+    }
+
+    /// The experiment file's text. Values TOML cannot hold (null) are an error naming the key.
+    pub fn to_toml(&self) -> Result<String, String> {
+        #[derive(Serialize)]
+        struct File<'a> {
+            name: &'a str,
+            study: &'a str,
+            description: &'a str,
+            seeds: &'a Value,
+            backend: Backend,
+            #[serde(skip_serializing_if = "Map::is_empty")]
+            params: &'a Map<String, Value>,
+            #[serde(skip_serializing_if = "Map::is_empty")]
+            sweep: &'a Map<String, Value>,
+        }
+        for (table, map) in [("params", &self.params), ("sweep", &self.sweep)] {
+            if let Some((key, _)) = map.iter().find(|(_, v)| contains_null(v)) {
+                return Err(format!("{table}.{key}: an empty value; give one or remove the key"));
+            }
+        }
+        let file = File {
+            name: &self.name,
+            study: &self.study,
+            description: &self.description,
+            seeds: &self.seeds,
+            backend: self.backend,
+            params: &self.params,
+            sweep: &self.sweep,
+        };
+        toml::to_string(&file).map_err(|e| e.to_string())
+    }
+}
+
+fn contains_null(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(items) => items.iter().any(contains_null),
+        Value::Object(map) => map.values().any(contains_null),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+name = "demo"
+study = "isr"
+description = "a demo"
+seeds = [0, 7]
+backend = "cpu"
+[params]
+d_spu = 5
+[sweep]
+method = ["erm", "isr_mean"]
+n_envs = [2, 6]
+"#;
+
+    #[test]
+    fn a_document_round_trips_through_toml() {
+        let exp = Experiment::parse(FILE, "demo.toml").unwrap();
+        let doc = ExperimentDoc::from_experiment(&exp);
+        assert_eq!(doc.seeds, serde_json::json!([0, 7]));
+        assert_eq!(doc.sweep["n_envs"], serde_json::json!([2, 6]));
+        let again = Experiment::parse(&doc.to_toml().unwrap(), "again.toml").unwrap();
+        assert_eq!(ExperimentDoc::from_experiment(&again), doc);
+    }
+
+    #[test]
+    fn a_null_value_is_an_error_naming_its_key() {
+        let mut doc = ExperimentDoc::from_experiment(&Experiment::parse(FILE, "demo.toml").unwrap());
+        doc.params.insert("lr".into(), Value::Null);
+        let err = doc.to_toml().unwrap_err();
+        assert!(err.starts_with("params.lr:"), "{err}");
+    }
+}

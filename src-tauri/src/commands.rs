@@ -1,0 +1,252 @@
+//! The commands the window calls. Each one is a thin call into the Benchtop crates; errors
+//! come back as one readable line.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use benchtop_charts::{Size, prepare, render_svg};
+use benchtop_core::{ChartSpec, ExperimentDoc, Registry, RunId, RunRecord, RunStatus, StudyInfo};
+use benchtop_report::{ReportInput, export_any};
+use benchtop_runner::{Cancel, Runner};
+use benchtop_store::{Artifact, LogLine, RunPage, RunQuery, Store};
+use serde::Serialize;
+use serde_json::Value;
+use tauri::{AppHandle, State};
+
+use crate::experiments::{self, Check, ExperimentEntry};
+use crate::live::LiveEvents;
+
+/// The app's state: one store, one runner, the launches in flight.
+pub struct App {
+    store: Arc<Store>,
+    registry: Registry,
+    runner: Arc<Runner>,
+    user_dir: PathBuf,
+    /// One per launch in flight; cancelling a run asks each.
+    cancels: Mutex<Vec<Cancel>>,
+    /// Launches run one after another (their runs wait as `queued`), each on the full pool.
+    launches: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl App {
+    pub fn new(store: Arc<Store>, user_dir: PathBuf) -> Self {
+        let registry = benchtop_studies::registry();
+        let runner = Arc::new(Runner::new(store.clone(), registry.clone(), jobs()));
+        App { store, registry, runner, user_dir, cancels: Mutex::new(Vec::new()), launches: Arc::new(tokio::sync::Mutex::new(())) }
+    }
+
+    fn cancels(&self) -> std::sync::MutexGuard<'_, Vec<Cancel>> {
+        self.cancels.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Run `ids` in the background, streaming their events to the window.
+    fn execute(&self, app: AppHandle, ids: Vec<RunId>) {
+        let cancel = Cancel::new();
+        self.cancels().push(cancel.clone());
+        let (runner, launches) = (self.runner.clone(), self.launches.clone());
+        tauri::async_runtime::spawn(async move {
+            let _turn = launches.lock().await;
+            let events = Mutex::new(LiveEvents::new(app));
+            runner.execute(ids, cancel, move |e| events.lock().unwrap_or_else(|p| p.into_inner()).observe(e)).await;
+        });
+    }
+}
+
+/// Runs at a time: `BENCHTOP_JOBS`, else one per core (as the CLI's `--jobs`).
+pub fn jobs() -> usize {
+    std::env::var("BENCHTOP_JOBS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or_else(Runner::default_jobs)
+}
+
+type Reply<T> = Result<T, String>;
+
+fn text<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+fn parse_ids(ids: &[String]) -> Reply<Vec<RunId>> {
+    ids.iter().map(|s| s.parse::<RunId>().map_err(|e| format!("run id `{s}`: {e}"))).collect()
+}
+
+#[derive(Serialize)]
+pub struct Info {
+    pub version: &'static str,
+    pub store: String,
+    pub experiments_dir: String,
+    pub jobs: usize,
+}
+
+#[tauri::command]
+pub fn info(app: State<'_, App>) -> Info {
+    Info {
+        version: benchtop_core::VERSION,
+        store: app.store.path().display().to_string(),
+        experiments_dir: app.user_dir.display().to_string(),
+        jobs: jobs(),
+    }
+}
+
+#[derive(Serialize)]
+pub struct StudyView {
+    #[serde(flatten)]
+    pub info: StudyInfo,
+    /// The parameters' JSON Schema (schemars): the form is generated from it.
+    pub schema: Value,
+}
+
+#[tauri::command]
+pub fn studies(app: State<'_, App>) -> Vec<StudyView> {
+    app.registry.all().iter().map(|s| StudyView { info: s.info(), schema: s.schema() }).collect()
+}
+
+#[tauri::command]
+pub fn experiments(app: State<'_, App>) -> Vec<ExperimentEntry> {
+    experiments::list(&app.user_dir, &app.registry)
+}
+
+#[tauri::command]
+pub fn open_experiment(app: State<'_, App>, id: String) -> Reply<ExperimentEntry> {
+    experiments::list(&app.user_dir, &app.registry).into_iter().find(|e| e.id == id).ok_or_else(|| format!("no experiment `{id}`"))
+}
+
+#[tauri::command]
+pub fn check_experiment(app: State<'_, App>, doc: ExperimentDoc) -> Check {
+    experiments::check(&doc, &app.registry).0
+}
+
+#[tauri::command]
+pub fn save_experiment(app: State<'_, App>, doc: ExperimentDoc) -> Reply<String> {
+    experiments::save(&doc, &app.user_dir, &app.registry).map(|p| p.display().to_string())
+}
+
+/// Plan, store as `queued`, and start; returns the new run ids.
+#[tauri::command]
+pub fn launch(handle: AppHandle, app: State<'_, App>, doc: ExperimentDoc, file: Option<String>) -> Reply<Vec<RunId>> {
+    let (checked, exp) = experiments::check(&doc, &app.registry);
+    let exp = exp.ok_or_else(|| checked.error.map(|e| e.text).unwrap_or_default())?;
+    let mut plans = exp.plan(&app.registry).map_err(text)?;
+    for plan in &mut plans {
+        plan.experiment_file = file.clone();
+    }
+    let records = app.runner.enqueue(&plans).map_err(text)?;
+    let ids: Vec<RunId> = records.iter().map(|r| r.id).collect();
+    app.execute(handle, ids.clone());
+    Ok(ids)
+}
+
+#[tauri::command]
+pub fn cancel_runs(app: State<'_, App>, ids: Vec<String>) -> Reply<()> {
+    let ids = parse_ids(&ids)?;
+    for cancel in app.cancels().iter() {
+        for id in &ids {
+            cancel.cancel(*id);
+        }
+    }
+    Ok(())
+}
+
+/// Start cancelled, interrupted or failed runs again from the beginning (studies keep no
+/// checkpoints), with the same parameters and seed.
+#[tauri::command]
+pub fn resume_runs(handle: AppHandle, app: State<'_, App>, ids: Vec<String>) -> Reply<Vec<RunId>> {
+    let mut again = Vec::new();
+    for id in parse_ids(&ids)? {
+        let record = app.store.run(id).map_err(text)?;
+        if matches!(record.status, RunStatus::Cancelled | RunStatus::Interrupted | RunStatus::Failed) {
+            app.store
+                .update_run(id, |r| {
+                    r.status = RunStatus::Queued;
+                    r.error = None;
+                    r.summary.clear();
+                })
+                .map_err(text)?;
+            again.push(id);
+        }
+    }
+    if again.is_empty() {
+        return Err("none of these runs can be resumed: only cancelled, interrupted or failed runs can".into());
+    }
+    app.execute(handle, again.clone());
+    Ok(again)
+}
+
+#[tauri::command]
+pub fn list_runs(app: State<'_, App>, query: RunQuery) -> Reply<RunPage> {
+    app.store.run_page(&query).map_err(text)
+}
+
+#[tauri::command]
+pub fn update_run_notes(app: State<'_, App>, id: String, tags: Vec<String>, notes: String) -> Reply<RunRecord> {
+    let id = parse_ids(&[id])?[0];
+    let tags: Vec<String> = tags.into_iter().map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()).collect();
+    app.store
+        .update_run(id, |r| {
+            r.tags = tags;
+            r.notes = notes;
+        })
+        .map_err(text)
+}
+
+/// Delete runs and all their data; a run still training is left alone and named.
+#[tauri::command]
+pub fn delete_runs(app: State<'_, App>, ids: Vec<String>) -> Reply<usize> {
+    let mut busy = Vec::new();
+    let mut deleted = 0;
+    for id in parse_ids(&ids)? {
+        let record = app.store.run(id).map_err(text)?;
+        if matches!(record.status, RunStatus::Running | RunStatus::Queued) {
+            busy.push(id.to_string());
+            continue;
+        }
+        app.store.delete_run(id).map_err(text)?;
+        deleted += 1;
+    }
+    if busy.is_empty() { Ok(deleted) } else { Err(format!("deleted {deleted}; cancel these first, they are running or queued: {}", busy.join(", "))) }
+}
+
+#[derive(Serialize)]
+pub struct RunDetail {
+    pub record: RunRecord,
+    pub series: Vec<String>,
+    pub logs: Vec<LogLine>,
+    pub artifacts: Vec<Artifact>,
+}
+
+#[tauri::command]
+pub fn run_detail(app: State<'_, App>, id: String) -> Reply<RunDetail> {
+    let id = parse_ids(&[id])?[0];
+    let store = &app.store;
+    Ok(RunDetail {
+        record: store.run(id).map_err(text)?,
+        series: store.series_names(id).map_err(text)?,
+        logs: store.logs(id).map_err(text)?,
+        artifacts: store.artifacts(id).map_err(text)?,
+    })
+}
+
+fn records(app: &App, ids: &[String]) -> Reply<Vec<RunRecord>> {
+    parse_ids(ids)?.into_iter().map(|id| app.store.run(id).map_err(text)).collect()
+}
+
+/// Draw a chart spec over the given runs as SVG (the app shows it as an image).
+#[tauri::command]
+pub fn render_chart(app: State<'_, App>, spec: ChartSpec, ids: Vec<String>, width: Option<u32>, height: Option<u32>) -> Reply<String> {
+    let records = records(&app, &ids)?;
+    let chart = prepare(&spec, &records, Some(&app.store)).map_err(text)?;
+    let mut size = Size::default();
+    if let (Some(w), Some(h)) = (width, height) {
+        size = Size { width: w.clamp(320, 2400), height: h.clamp(240, 1800) };
+    }
+    render_svg(&chart, size).map_err(text)
+}
+
+/// Write a report (.html, .md, .tex) or a table (.csv, .json, .parquet) of the given runs,
+/// with the given charts (the studies' defaults when none).
+#[tauri::command]
+pub fn export(app: State<'_, App>, ids: Vec<String>, path: String, title: String, charts: Option<Vec<ChartSpec>>) -> Reply<Vec<String>> {
+    let records = records(&app, &ids)?;
+    let charts = charts.unwrap_or_else(|| app.registry.default_charts(records.iter().map(|r| r.study.as_str())));
+    let description = records.first().map(|r| r.description.clone()).unwrap_or_default();
+    let input = ReportInput { title, description, records: &records, charts };
+    let written = export_any(&app.store, &input, std::path::Path::new(&path)).map_err(text)?;
+    Ok(written.into_iter().map(|p| p.display().to_string()).collect())
+}

@@ -1,0 +1,55 @@
+//! `benchtop-app`: the desktop app. A thin Tauri 2 shell: every command calls the Benchtop
+//! crates (store, runner, studies, charts, report) and returns plain data; the runner lives
+//! in this process, off the UI thread, and streams run events to the window.
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod experiments;
+mod live;
+
+use std::sync::Arc;
+
+use benchtop_store::Store;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("benchtop-app: {e:#}");
+        std::process::exit(2);
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    // Like the CLI: BENCHTOP_STORE, else the platform data dir.
+    let store_dir = Store::resolve_dir(None)?;
+    let store = Arc::new(Store::open(&store_dir)?);
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        anyhow::bail!("no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset); run it in a desktop session or under xvfb-run");
+    }
+    let user_experiments = experiments::user_dir();
+    let app = commands::App::new(store, user_experiments);
+    tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
+        .manage(app)
+        .invoke_handler(tauri::generate_handler![
+            commands::info,
+            commands::studies,
+            commands::experiments,
+            commands::open_experiment,
+            commands::check_experiment,
+            commands::save_experiment,
+            commands::launch,
+            commands::cancel_runs,
+            commands::resume_runs,
+            commands::list_runs,
+            commands::update_run_notes,
+            commands::delete_runs,
+            commands::run_detail,
+            commands::render_chart,
+            commands::export,
+        ])
+        .run(tauri::generate_context!())?;
+    Ok(())
+}
+

@@ -1,0 +1,160 @@
+// End to end, in the real app window, as a user would: Library -> launch isr-quick -> Runs
+// until every run is done -> Compare shows the study's charts -> a run's page -> Report
+// exports HTML. Drives benchtop-app through tauri-driver (WebKitWebDriver) under Xvfb, on a
+// temporary store. Saves a screenshot of every screen under $E2E_OUT (default
+// target/e2e). With --bench it also prints cold start, idle RSS and RSS while four runs train.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { remote } from 'webdriverio';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, 'target');
+const app = process.env.BENCHTOP_APP ?? join(targetDir, 'debug', 'benchtop-app');
+const out = process.env.E2E_OUT ?? join(targetDir, 'e2e');
+const bench = process.argv.includes('--bench');
+mkdirSync(out, { recursive: true });
+if (!existsSync(app)) throw new Error(`no app binary at ${app}: build it first (cargo build --workspace)`);
+
+const work = mkdtempSync(join(tmpdir(), 'benchtop-e2e-'));
+const env = {
+  ...process.env,
+  BENCHTOP_STORE: join(work, 'store'),
+  BENCHTOP_EXPERIMENTS: join(work, 'experiments'),
+  BENCHTOP_JOBS: bench ? '4' : (process.env.BENCHTOP_JOBS ?? ''),
+};
+
+const driverPort = 4444 + Math.floor(Math.random() * 1000);
+const driver = spawn('tauri-driver', ['--port', String(driverPort), '--native-port', String(driverPort + 1000)], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+await new Promise((r) => setTimeout(r, 1500));
+
+let browser;
+const fail = (message) => {
+  throw new Error(message);
+};
+async function shot(name) {
+  // Let the last frame paint before the screenshot.
+  await new Promise((r) => setTimeout(r, 400));
+  await browser.saveScreenshot(join(out, `${name}.png`));
+  console.log(`e2e: screenshot ${join(out, `${name}.png`)}`);
+}
+function rssOfApp() {
+  const pids = execFileSync('pgrep', ['-f', app]).toString().trim().split('\n').filter(Boolean);
+  let kb = 0;
+  for (const pid of pids) {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) kb = Math.max(kb, Number(m[1]));
+    } catch {}
+  }
+  return kb / 1024;
+}
+
+try {
+  const t0 = performance.now();
+  browser = await remote({
+    hostname: '127.0.0.1',
+    port: driverPort,
+    logLevel: 'warn',
+    capabilities: { 'tauri:options': { application: app } },
+  });
+  const preset = await browser.$('[data-experiment="shipped:isr-quick.toml"]');
+  await preset.waitForDisplayed({ timeout: 20_000 });
+  const coldStartMs = performance.now() - t0;
+  if ((await browser.getTitle()) !== 'Benchtop') fail(`window title is ${await browser.getTitle()}`);
+
+  // Library: pick the quick preset and launch it.
+  await preset.click();
+  const launch = await browser.$('#launch');
+  await browser.waitUntil(async () => (await launch.isEnabled()) && /Launch 18 runs/.test(await launch.getText()), {
+    timeout: 20_000,
+    timeoutMsg: 'the Launch button never offered 18 runs',
+  });
+  await shot('1-library');
+  let idleRss = 0;
+  if (bench) idleRss = rssOfApp();
+  await launch.click();
+
+  // Runs: wait until every run is done.
+  const counts = await browser.$('#run-counts');
+  await counts.waitForDisplayed({ timeout: 10_000 });
+  await browser.waitUntil(
+    async () => (await counts.getAttribute('data-total')) === '18' && (await counts.getAttribute('data-done')) === '18',
+    { timeout: 180_000, interval: 500, timeoutMsg: `runs did not finish: ${await counts.getText()}` },
+  );
+  await shot('2-runs');
+
+  // Compare: the study's default charts for the experiment, drawn.
+  await (await browser.$('[data-screen="compare"]')).click();
+  const chart = await browser.$('#default-charts figure img');
+  await chart.waitForDisplayed({ timeout: 30_000 });
+  const src = await chart.getAttribute('src');
+  if (!src.startsWith('data:image/svg+xml')) fail(`the chart is not an SVG image: ${src.slice(0, 40)}`);
+  if (!decodeURIComponent(src).includes('test_error')) fail('the first chart does not name test_error');
+  const charts = await browser.$$('#default-charts figure img');
+  if (charts.length < 3) fail(`expected the study's charts, got ${charts.length}`);
+  await shot('3-compare');
+
+  // Run: open one run from the table.
+  await (await browser.$('[data-screen="runs"]')).click();
+  const firstRun = await browser.$('tr.run button.link');
+  await firstRun.waitForDisplayed({ timeout: 10_000 });
+  await firstRun.click();
+  await (await browser.$('#run-status')).waitForDisplayed({ timeout: 10_000 });
+  if ((await (await browser.$('#run-status')).getText()) !== 'done') fail('the opened run is not done');
+  await (await browser.$('figure img')).waitForDisplayed({ timeout: 30_000 });
+  await shot('4-run');
+
+  // Report: export HTML to a path typed into the field.
+  await (await browser.$('[data-screen="report"]')).click();
+  const reportPath = join(work, 'reports', 'isr-quick.html');
+  const pathField = await browser.$('#r-path');
+  await pathField.waitForDisplayed({ timeout: 10_000 });
+  await browser.waitUntil(async () => (await pathField.getValue()) !== '', { timeout: 10_000 });
+  await pathField.setValue(reportPath);
+  await (await browser.$('#export')).click();
+  await (await browser.$('#written')).waitForDisplayed({ timeout: 30_000 });
+  const html = readFileSync(reportPath, 'utf8');
+  for (const needle of ['<svg', 'isr-quick', 'Summary', 'isr_mean']) {
+    if (!html.includes(needle)) fail(`the exported report lacks ${needle}`);
+  }
+  if (/<script|https?:\/\/(?!www\.w3\.org)/.test(html)) fail('the report is not self-contained');
+  await shot('5-report');
+
+  if (bench) {
+    // Four runs training at once: launch the full ISR preset (225 runs) with 4 workers.
+    await (await browser.$('[data-screen="library"]')).click();
+    const full = await browser.$('[data-experiment="shipped:isr-environments.toml"]');
+    await full.waitForDisplayed({ timeout: 10_000 });
+    await full.click();
+    const launchFull = await browser.$('#launch');
+    await browser.waitUntil(async () => /Launch 225 runs/.test(await launchFull.getText()), { timeout: 20_000 });
+    await launchFull.click();
+    let peak = 0;
+    for (let i = 0; i < 20; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      peak = Math.max(peak, rssOfApp());
+    }
+    const lines = [
+      `cold start to first screen: ${coldStartMs.toFixed(0)} ms`,
+      `idle RSS: ${idleRss.toFixed(0)} MiB`,
+      `RSS while four runs train: ${peak.toFixed(0)} MiB (peak over 10 s)`,
+    ];
+    console.log(lines.join('\n'));
+    writeFileSync(join(out, 'bench.txt'), lines.join('\n') + '\n');
+  }
+  console.log('e2e: the path Library -> Runs -> Compare -> Run -> Report works');
+} catch (e) {
+  // Leave what the window showed, for whoever reads the failure.
+  if (browser) {
+    await browser.saveScreenshot(join(out, 'failure.png')).catch(() => {});
+    const source = await browser.getPageSource().catch(() => '');
+    writeFileSync(join(out, 'failure.html'), source);
+    console.error(`e2e: failed; the window is in ${join(out, 'failure.png')} and failure.html`);
+  }
+  throw e;
+} finally {
+  if (browser) await browser.deleteSession().catch(() => {});
+  driver.kill();
+}
