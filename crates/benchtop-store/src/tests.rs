@@ -182,6 +182,9 @@ fn a_run_page_filters_sorts_and_pages() {
 
     let by_seed = store.run_page(&RunQuery { columns: vec![("seed".into(), "7".into())], ..RunQuery::default() }).unwrap();
     assert_eq!(by_seed.rows.iter().map(|r| r.seed).collect::<Vec<_>>(), [7]);
+    let done = store.run_page(&RunQuery { status: Some(RunStatus::Done), text: "keep".into(), ..RunQuery::default() }).unwrap();
+    assert_eq!(done.total, 0, "none is done");
+    assert_eq!(done.by_status.get(&RunStatus::Queued), Some(&5), "counts ignore the status filter, keep the others");
     let past_end = store.run_page(&RunQuery { offset: 50, limit: 10, ..RunQuery::default() }).unwrap();
     assert_eq!((past_end.total, past_end.rows.len()), (10, 0));
 }

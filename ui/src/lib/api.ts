@@ -120,6 +120,8 @@ export interface RunQuery {
 
 export interface RunPage {
   total: number;
+  /** Runs per status among those matching every filter but the status one. */
+  by_status: Partial<Record<RunStatus, number>>;
   offset: number;
   rows: RunRecord[];
 }
