@@ -2,7 +2,27 @@
 //!
 //! Every generator is deterministic from its seed (ChaCha8, portable across platforms).
 
+pub mod digits;
+pub mod grid;
 pub mod isr;
+pub mod tabular;
+pub mod transforms;
+
+/// A problem with a data file: which file (and line), and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct DataError {
+    pub file: String,
+    pub message: String,
+}
+
+impl DataError {
+    pub fn new(file: &str, message: String) -> Self {
+        DataError { file: file.to_owned(), message }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, DataError>;
 
 /// The random generator every study derives its streams from.
 pub type Rng = rand_chacha::ChaCha8Rng;
