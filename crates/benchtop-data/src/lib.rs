@@ -5,6 +5,7 @@
 pub mod digits;
 pub mod grid;
 pub mod isr;
+pub mod ot;
 pub mod tabular;
 pub mod transforms;
 
