@@ -10,7 +10,9 @@ use std::sync::mpsc::Sender;
 
 use serde::{Deserialize, Serialize};
 
+use crate::cache::{ArtifactCache, CacheKey, CacheOutcome};
 use crate::run::{Backend, RunId, RunStatus, Summary};
+use crate::study::StudyError;
 
 /// Severity of a log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +58,7 @@ pub struct RunContext {
     artifacts_dir: PathBuf,
     events: Sender<RunEvent>,
     cancelled: Arc<AtomicBool>,
+    cache: Option<ArtifactCache>,
 }
 
 impl RunContext {
@@ -68,7 +71,30 @@ impl RunContext {
         events: Sender<RunEvent>,
         cancelled: Arc<AtomicBool>,
     ) -> Self {
-        RunContext { run, seed, backend, artifacts_dir, events, cancelled }
+        RunContext { run, seed, backend, artifacts_dir, events, cancelled, cache: None }
+    }
+
+    /// Share expensive stages with other runs through `cache` (the runner sets it beside the
+    /// store; without one, [`RunContext::cached`] always computes).
+    pub fn with_cache(mut self, cache: ArtifactCache) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The bytes of a stage another run may already have computed (see [`ArtifactCache`]):
+    /// `compute` runs only when there is no valid entry for `key`. Logs which it was.
+    pub fn cached(&self, key: &CacheKey, compute: impl FnOnce() -> Result<Vec<u8>, StudyError>) -> Result<Vec<u8>, StudyError> {
+        let Some(cache) = &self.cache else { return compute() };
+        let (bytes, outcome, store_error) = cache.get_or_compute(key, compute)?;
+        match outcome {
+            CacheOutcome::Hit => self.info(format!("reused the cached {}", key.canonical())),
+            CacheOutcome::Miss => self.info(format!("computed and cached {}", key.canonical())),
+            CacheOutcome::Rebuilt => self.log_text(LogLevel::Warn, format!("rebuilt the corrupt cache entry {}", key.canonical())),
+        }
+        if let Some(e) = store_error {
+            self.log_text(LogLevel::Warn, e);
+        }
+        Ok(bytes)
     }
 
     /// The run's id.

@@ -4,6 +4,7 @@
 //! This crate knows nothing of storage, threads, burn or the UI: studies and front ends
 //! meet here and nowhere else.
 
+pub mod cache;
 pub mod chart;
 pub mod context;
 pub mod experiment;
@@ -13,6 +14,7 @@ pub mod stats;
 pub mod study;
 pub mod table;
 
+pub use cache::{ArtifactCache, CacheKey, CacheOutcome};
 pub use chart::{Better, ChartKind, ChartSpec};
 pub use context::{RunContext, RunEvent, LogLevel};
 pub use experiment::{Experiment, ExperimentDoc, ExperimentError, RunPlan, SeedSpec};

@@ -163,7 +163,8 @@ fn run_one(store: &Store, registry: &Registry, id: RunId, tx: Sender<RunEvent>, 
         }
     };
     let result = registry.get(&record.study).map_err(StudyError::Failed).and_then(|study| {
-        let ctx = RunContext::new(id, record.seed, record.backend, store.artifacts_dir(id), tx.clone(), cancelled);
+        let ctx = RunContext::new(id, record.seed, record.backend, store.artifacts_dir(id), tx.clone(), cancelled)
+            .with_cache(benchtop_core::ArtifactCache::new(store.path().join("cache")));
         let _ = tx.send(RunEvent::Started { run: id });
         // A panicking study fails its own run, not the whole launch.
         std::panic::catch_unwind(AssertUnwindSafe(|| study.run_json(&ctx, &record.params)))
