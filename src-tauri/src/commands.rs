@@ -223,6 +223,18 @@ pub fn run_detail(app: State<'_, App>, id: String) -> Reply<RunDetail> {
     })
 }
 
+/// One metric series of a run, in step order, downsampled (LTTB, extremes kept) to at most
+/// `max_points` (default 2,000) so a 100k-step series stays cheap to send.
+#[tauri::command]
+pub fn run_series(app: State<'_, App>, id: String, name: String, max_points: Option<usize>) -> Reply<Vec<(u64, f64)>> {
+    let id = parse_ids(&[id])?[0];
+    let points = app.store.series(id, &name).map_err(text)?;
+    let xs: Vec<f64> = points.iter().map(|p| p.0 as f64).collect();
+    let ys: Vec<f64> = points.iter().map(|p| p.1).collect();
+    let keep = benchtop_charts::downsample::lttb_indices(&xs, &ys, max_points.unwrap_or(2000).max(3));
+    Ok(keep.into_iter().map(|i| points[i]).collect())
+}
+
 fn records(app: &App, ids: &[String]) -> Reply<Vec<RunRecord>> {
     parse_ids(ids)?.into_iter().map(|id| app.store.run(id).map_err(text)).collect()
 }

@@ -46,6 +46,7 @@ fn run() -> anyhow::Result<()> {
             commands::update_run_notes,
             commands::delete_runs,
             commands::run_detail,
+            commands::run_series,
             commands::render_chart,
             commands::export,
         ])

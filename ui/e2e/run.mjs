@@ -25,6 +25,10 @@ const env = {
   BENCHTOP_JOBS: bench ? '4' : (process.env.BENCHTOP_JOBS ?? ''),
 };
 
+// A user's experiment file with a mistake on line 5: the Library must say where.
+mkdirSync(env.BENCHTOP_EXPERIMENTS, { recursive: true });
+writeFileSync(join(env.BENCHTOP_EXPERIMENTS, 'broken.toml'), 'name = "broken"\nstudy = "isr"\nseeds = 2\n[params]\nn_envs = 1\n');
+
 const driverPort = 4444 + Math.floor(Math.random() * 1000);
 const driver = spawn('tauri-driver', ['--port', String(driverPort), '--native-port', String(driverPort + 1000)], { env, stdio: ['ignore', 'inherit', 'inherit'] });
 await new Promise((r) => setTimeout(r, 1500));
@@ -63,6 +67,14 @@ try {
   await preset.waitForDisplayed({ timeout: 20_000 });
   const coldStartMs = performance.now() - t0;
   if ((await browser.getTitle()) !== 'Benchtop') fail(`window title is ${await browser.getTitle()}`);
+
+  // Library: a broken file of the user's shows its file:line error, and the field's own.
+  await (await browser.$('[data-experiment="user:broken.toml"]')).click();
+  const fileError = await browser.$('#file-error');
+  await fileError.waitForDisplayed({ timeout: 10_000 });
+  if (!/broken\.toml:5:\d+: params\.n_envs: /.test(await fileError.getText())) fail(`file error: ${await fileError.getText()}`);
+  await (await browser.$('[data-error-for="n_envs"]')).waitForDisplayed({ timeout: 5_000 });
+  if (await (await browser.$('#launch')).isEnabled()) fail('a broken experiment can be launched');
 
   // Library: pick the quick preset and launch it.
   await preset.click();

@@ -179,6 +179,8 @@ export const api = {
   updateRunNotes: (id: string, tags: string[], notes: string) => invoke<RunRecord>('update_run_notes', { id, tags, notes }),
   deleteRuns: (ids: string[]) => invoke<number>('delete_runs', { ids }),
   runDetail: (id: string) => invoke<RunDetail>('run_detail', { id }),
+  runSeries: (id: string, name: string, maxPoints?: number) =>
+    invoke<[number, number][]>('run_series', { id, name, maxPoints }),
   renderChart: (spec: ChartSpec, ids: string[], width?: number, height?: number) =>
     invoke<string>('render_chart', { spec, ids, width, height }),
   export: (ids: string[], path: string, title: string, charts?: ChartSpec[]) =>
