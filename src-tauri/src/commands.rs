@@ -14,7 +14,15 @@ use serde_json::Value;
 use tauri::{AppHandle, State};
 
 use crate::experiments::{self, Check, ExperimentEntry};
-use crate::live::LiveEvents;
+use crate::live::{LiveEvents, StatusEvent};
+
+/// Tell the window these runs are queued (a launch, a resume): it drops their old state.
+fn announce(handle: &AppHandle, ids: &[RunId], status: RunStatus) {
+    use tauri::Emitter;
+    for id in ids {
+        let _ = handle.emit("run-status", StatusEvent { run: *id, status, error: None, summary: Default::default() });
+    }
+}
 
 /// The app's state: one store, one runner, the launches in flight.
 pub struct App {
@@ -113,9 +121,11 @@ pub fn check_experiment(app: State<'_, App>, doc: ExperimentDoc) -> Check {
     experiments::check(&doc, &app.registry).0
 }
 
+/// Save into the user's dir; `current` is the file being edited (it may be overwritten,
+/// no other file may).
 #[tauri::command]
-pub fn save_experiment(app: State<'_, App>, doc: ExperimentDoc) -> Reply<String> {
-    experiments::save(&doc, &app.user_dir, &app.registry).map(|p| p.display().to_string())
+pub fn save_experiment(app: State<'_, App>, doc: ExperimentDoc, current: Option<String>) -> Reply<String> {
+    experiments::save(&doc, &app.user_dir, &app.registry, current.as_deref().map(std::path::Path::new)).map(|p| p.display().to_string())
 }
 
 /// Plan, store as `queued`, and start; returns the new run ids.
@@ -129,18 +139,36 @@ pub fn launch(handle: AppHandle, app: State<'_, App>, doc: ExperimentDoc, file: 
     }
     let records = app.runner.enqueue(&plans).map_err(text)?;
     let ids: Vec<RunId> = records.iter().map(|r| r.id).collect();
+    announce(&handle, &ids, RunStatus::Queued);
     app.execute(handle, ids.clone());
     Ok(ids)
 }
 
+/// Stop runs: a training run stops at its next check; a run still waiting in the queue is
+/// marked cancelled at once (the runner skips it), so it can be deleted or resumed now.
 #[tauri::command]
-pub fn cancel_runs(app: State<'_, App>, ids: Vec<String>) -> Reply<()> {
+pub fn cancel_runs(handle: AppHandle, app: State<'_, App>, ids: Vec<String>) -> Reply<()> {
     let ids = parse_ids(&ids)?;
     for cancel in app.cancels().iter() {
         for id in &ids {
             cancel.cancel(*id);
         }
     }
+    let mut dequeued = Vec::new();
+    for id in &ids {
+        let record = app
+            .store
+            .update_run(*id, |r| {
+                if r.status == RunStatus::Queued {
+                    r.status = RunStatus::Cancelled;
+                }
+            })
+            .map_err(text)?;
+        if record.status == RunStatus::Cancelled {
+            dequeued.push(*id);
+        }
+    }
+    announce(&handle, &dequeued, RunStatus::Cancelled);
     Ok(())
 }
 
@@ -165,11 +193,13 @@ pub fn resume_runs(handle: AppHandle, app: State<'_, App>, ids: Vec<String>) -> 
     if again.is_empty() {
         return Err("none of these runs can be resumed: only cancelled, interrupted or failed runs can".into());
     }
+    announce(&handle, &again, RunStatus::Queued);
     app.execute(handle, again.clone());
     Ok(again)
 }
 
-#[tauri::command]
+// async: runs off the main thread, so a large store or report never freezes the window.
+#[tauri::command(async)]
 pub fn list_runs(app: State<'_, App>, query: RunQuery) -> Reply<RunPage> {
     app.store.run_page(&query).map_err(text)
 }
@@ -211,7 +241,8 @@ pub struct RunDetail {
     pub artifacts: Vec<Artifact>,
 }
 
-#[tauri::command]
+// async: runs off the main thread, so a large store or report never freezes the window.
+#[tauri::command(async)]
 pub fn run_detail(app: State<'_, App>, id: String) -> Reply<RunDetail> {
     let id = parse_ids(&[id])?[0];
     let store = &app.store;
@@ -225,7 +256,8 @@ pub fn run_detail(app: State<'_, App>, id: String) -> Reply<RunDetail> {
 
 /// One metric series of a run, in step order, downsampled (LTTB, extremes kept) to at most
 /// `max_points` (default 2,000) so a 100k-step series stays cheap to send.
-#[tauri::command]
+// async: runs off the main thread, so a large store or report never freezes the window.
+#[tauri::command(async)]
 pub fn run_series(app: State<'_, App>, id: String, name: String, max_points: Option<usize>) -> Reply<Vec<(u64, f64)>> {
     let id = parse_ids(&[id])?[0];
     let points = app.store.series(id, &name).map_err(text)?;
@@ -240,7 +272,8 @@ fn records(app: &App, ids: &[String]) -> Reply<Vec<RunRecord>> {
 }
 
 /// Draw a chart spec over the given runs as SVG (the app shows it as an image).
-#[tauri::command]
+// async: runs off the main thread, so a large store or report never freezes the window.
+#[tauri::command(async)]
 pub fn render_chart(app: State<'_, App>, spec: ChartSpec, ids: Vec<String>, width: Option<u32>, height: Option<u32>) -> Reply<String> {
     let records = records(&app, &ids)?;
     let chart = prepare(&spec, &records, Some(&app.store)).map_err(text)?;
@@ -253,7 +286,8 @@ pub fn render_chart(app: State<'_, App>, spec: ChartSpec, ids: Vec<String>, widt
 
 /// Write a report (.html, .md, .tex) or a table (.csv, .json, .parquet) of the given runs,
 /// with the given charts (the studies' defaults when none).
-#[tauri::command]
+// async: runs off the main thread, so a large store or report never freezes the window.
+#[tauri::command(async)]
 pub fn export(app: State<'_, App>, ids: Vec<String>, path: String, title: String, charts: Option<Vec<ChartSpec>>) -> Reply<Vec<String>> {
     let records = records(&app, &ids)?;
     let charts = charts.unwrap_or_else(|| app.registry.default_charts(records.iter().map(|r| r.study.as_str())));

@@ -155,14 +155,19 @@ pub fn file_stem(name: &str) -> String {
     if stem.is_empty() { "experiment".into() } else { stem }
 }
 
-/// Save a valid document as `<name>.toml` in the user's dir; returns its path.
-pub fn save(doc: &ExperimentDoc, user_dir: &Path, registry: &Registry) -> Result<PathBuf, String> {
+/// Save a valid document as `<name>.toml` in the user's dir; returns its path. Only the
+/// file being edited (`current`) may be overwritten: another experiment whose name maps to
+/// the same file is refused, not lost.
+pub fn save(doc: &ExperimentDoc, user_dir: &Path, registry: &Registry, current: Option<&Path>) -> Result<PathBuf, String> {
     let (checked, _) = check(doc, registry);
     if let Some(e) = checked.error {
         return Err(e.text);
     }
     std::fs::create_dir_all(user_dir).map_err(|e| format!("cannot create {}: {e}", user_dir.display()))?;
     let path = user_dir.join(format!("{}.toml", file_stem(&doc.name)));
+    if path.exists() && current != Some(path.as_path()) {
+        return Err(format!("{} already exists: give this experiment another name", path.display()));
+    }
     // Write beside, then rename: a crash never leaves half a file.
     let tmp = path.with_extension("toml.partial");
     std::fs::write(&tmp, checked.toml).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
@@ -182,8 +187,11 @@ mod tests {
         let quick = shipped.iter().find(|e| e.id == "shipped:isr-quick.toml").expect("isr-quick ships");
         let mut doc = quick.doc.clone().unwrap();
         doc.seeds = serde_json::json!(2);
-        let path = save(&doc, dir.path(), &registry).unwrap();
+        let path = save(&doc, dir.path(), &registry, None).unwrap();
         assert_eq!(path, dir.path().join("isr-quick.toml"));
+        let again = save(&doc, dir.path(), &registry, None).unwrap_err();
+        assert!(again.contains("already exists"), "a second copy never overwrites the first: {again}");
+        assert_eq!(save(&doc, dir.path(), &registry, Some(&path)).unwrap(), path, "the file being edited may be");
         let all = list(dir.path(), &registry);
         assert_eq!(all.len(), shipped.len() + 1);
         let mine = all.iter().find(|e| e.id == "user:isr-quick.toml").unwrap();
@@ -199,7 +207,7 @@ mod tests {
         let (checked, _) = check(&doc, &registry);
         let err = checked.error.expect("a negative learning rate is refused");
         assert_eq!(err.key.as_deref(), Some("params.lr"));
-        assert!(save(&doc, dir.path(), &registry).is_err(), "an invalid document is not saved");
+        assert!(save(&doc, dir.path(), &registry, None).is_err(), "an invalid document is not saved");
 
         std::fs::write(dir.path().join("broken.toml"), "name = \"b\"\nstudy = \"isr\"\nseeds = \"many\"\n").unwrap();
         let broken = list(dir.path(), &registry).into_iter().find(|e| e.id == "user:broken.toml").unwrap();

@@ -157,11 +157,18 @@ impl Runner {
 fn run_one(store: &Store, registry: &Registry, id: RunId, tx: Sender<RunEvent>, cancelled: Arc<AtomicBool>) {
     let record = match store.run(id) {
         Ok(r) => r,
+        // Deleted while it waited in the queue: nothing left to run or to record.
+        Err(StoreError::NoSuchRun(_)) => return,
         Err(e) => {
             let _ = tx.send(finished(id, Err(StudyError::Failed(e.to_string()))));
             return;
         }
     };
+    // Cancelled while it waited in the queue: it never starts.
+    if record.status == RunStatus::Cancelled {
+        let _ = tx.send(finished(id, Err(StudyError::Cancelled)));
+        return;
+    }
     let result = registry.get(&record.study).map_err(StudyError::Failed).and_then(|study| {
         let ctx = RunContext::new(id, record.seed, record.backend, store.artifacts_dir(id), tx.clone(), cancelled)
             .with_cache(benchtop_core::ArtifactCache::new(store.path().join("cache")));

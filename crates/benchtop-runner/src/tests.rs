@@ -178,6 +178,31 @@ async fn errors_and_panics_fail_only_their_own_run() {
     assert!(panicked.error.unwrap().contains("boom"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_cancelled_or_deleted_while_queued_never_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runner, store, _) = runner(dir.path(), 1);
+    let records = runner.enqueue(&[plan("finish", 0), plan("finish", 1), plan("finish", 2)]).unwrap();
+    let ids: Vec<RunId> = records.iter().map(|r| r.id).collect();
+    // What the app does for a queued run: mark it cancelled at once; or delete it.
+    store.update_run(ids[1], |r| r.status = RunStatus::Cancelled).unwrap();
+    store.delete_run(ids[2]).unwrap();
+    let started = Arc::new(Mutex::new(Vec::new()));
+    let seen = started.clone();
+    let outcome = runner
+        .execute(ids.clone(), Cancel::new(), move |e| {
+            if let RunEvent::Started { run } = e {
+                seen.lock().unwrap().push(*run);
+            }
+        })
+        .await;
+    assert_eq!(*started.lock().unwrap(), vec![ids[0]], "only the first run ever started");
+    assert_eq!((outcome.done, outcome.cancelled), (1, 1));
+    assert!(outcome.store_errors.is_empty(), "{:?}", outcome.store_errors);
+    assert_eq!(store.run(ids[1]).unwrap().status, RunStatus::Cancelled);
+    assert!(store.series(ids[1], "loss").unwrap().is_empty());
+}
+
 #[test]
 fn git_commit_is_none_outside_a_repository() {
     let dir = tempfile::tempdir().unwrap();

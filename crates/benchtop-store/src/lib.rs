@@ -123,6 +123,9 @@ pub struct Store {
     series: sled::Tree,
     logs: sled::Tree,
     artifacts: sled::Tree,
+    /// Serialises read-change-write of run records: the runner's writer thread (status,
+    /// summary) and the app (tags, notes, resume) change the same records concurrently.
+    record_lock: std::sync::Mutex<()>,
 }
 
 impl Store {
@@ -165,6 +168,7 @@ impl Store {
             artifacts: tree("artifacts")?,
             db: db.clone(),
             path: path.clone(),
+            record_lock: std::sync::Mutex::new(()),
         };
         store.check_schema()?;
         store.mark_interrupted()?;
@@ -246,6 +250,8 @@ impl Store {
 
     /// Change a run's record in place; returns the new record.
     pub fn update_run(&self, id: RunId, change: impl FnOnce(&mut RunRecord)) -> Result<RunRecord> {
+        // A poisoned lock guards no broken state (records are written whole).
+        let _guard = self.record_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut record = self.run(id)?;
         change(&mut record);
         self.runs.insert(id.as_bytes(), self.encode(&record)?).map_err(self.db_err())?;

@@ -188,3 +188,25 @@ fn a_run_page_filters_sorts_and_pages() {
     let past_end = store.run_page(&RunQuery { offset: 50, limit: 10, ..RunQuery::default() }).unwrap();
     assert_eq!((past_end.total, past_end.rows.len()), (10, 0));
 }
+
+#[test]
+fn concurrent_updates_of_one_run_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+    let r = record("demo", 0);
+    store.create_runs(std::slice::from_ref(&r)).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    store.update_run(r.id, |rec| rec.tags.push(format!("{t}-{i}"))).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(store.run(r.id).unwrap().tags.len(), 200, "every read-change-write kept the others' changes");
+}

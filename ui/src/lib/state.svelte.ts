@@ -42,6 +42,11 @@ export function startLiveEvents() {
   started = true;
   void events.onStatus((e) => {
     live.status[e.run] = e.status;
+    if (e.status === 'queued') {
+      // A launch or resume starts the run afresh: forget its last progress and log.
+      delete live.progress[e.run];
+      delete live.logs[e.run];
+    }
     live.changes += 1;
   });
   void events.onProgress((e) => {
