@@ -24,12 +24,7 @@ pub fn document(input: &ReportInput<'_>, table: &SummaryTable) -> String {
     header.extend(table.metrics.iter().map(|k| esc(k)));
     let _ = writeln!(t, "{} \\\\\n\\midrule", header.join(" & "));
     for (i, row) in table.rows.iter().enumerate() {
-        let mut cells: Vec<String> = Vec::new();
-        if many {
-            cells.push(esc(&row.experiment));
-        }
-        cells.extend(row.point.iter().map(|v| esc(v)));
-        cells.push(esc(&row.n));
+        let mut cells = row.lead_cells(many, esc);
         for (j, cell) in row.cells.iter().enumerate() {
             let text = match cell {
                 Some(a) => match a.ci95 {

@@ -34,12 +34,7 @@ pub fn document(input: &ReportInput<'_>, table: &SummaryTable, figures: &[Figure
     let aligns: Vec<&str> = (0..header.len()).map(|i| if i < lead { ":---" } else { "---:" }).collect();
     let _ = writeln!(m, "| {} |", aligns.join(" | "));
     for (i, row) in table.rows.iter().enumerate() {
-        let mut cells: Vec<String> = Vec::new();
-        if many {
-            cells.push(esc(&row.experiment));
-        }
-        cells.extend(row.point.iter().map(|v| esc(v)));
-        cells.push(esc(&row.n));
+        let mut cells = row.lead_cells(many, esc);
         for (j, cell) in row.cells.iter().enumerate() {
             let text = cell.map(|a| a.display(3)).unwrap_or_default();
             cells.push(if table.best[j] == Some(i) && !text.is_empty() { format!("**{text}**") } else { text });

@@ -26,6 +26,20 @@ pub struct SummaryRow {
     pub cells: Vec<Option<Aggregate>>,
 }
 
+impl SummaryRow {
+    /// The cells before the metrics (experiment when several, sweep values, n), each
+    /// escaped for the output format.
+    pub fn lead_cells(&self, many: bool, esc: impl Fn(&str) -> String) -> Vec<String> {
+        let mut cells = Vec::with_capacity(self.point.len() + 2);
+        if many {
+            cells.push(esc(&self.experiment));
+        }
+        cells.extend(self.point.iter().map(|v| esc(v)));
+        cells.push(esc(&self.n));
+        cells
+    }
+}
+
 pub struct SummaryTable {
     pub keys: Vec<String>,
     pub metrics: Vec<String>,
