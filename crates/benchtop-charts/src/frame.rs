@@ -28,6 +28,10 @@ pub fn typed_column<'a>(name: &str, values: impl Iterator<Item = &'a Value> + Cl
     if non_null().all(|v| v.as_i64().is_some()) {
         let data: Vec<Option<i64>> = values.map(Value::as_i64).collect();
         Column::new(name, data)
+    } else if non_null().all(|v| v.as_u64().is_some()) {
+        // Seeds above i64::MAX stay exact (a float would lose their low digits).
+        let data: Vec<Option<u64>> = values.map(Value::as_u64).collect();
+        Column::new(name, data)
     } else if non_null().all(Value::is_number) {
         let data: Vec<Option<f64>> = values.map(Value::as_f64).collect();
         Column::new(name, data)

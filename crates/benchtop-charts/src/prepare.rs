@@ -311,7 +311,9 @@ fn scatter(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord], group_key: 
     }
     chart.series = by_group.into_iter().map(|(label, points)| Series { label, points, polylines: Vec::new(), colour: 0 }).collect();
     let all: Vec<(f64, f64)> = chart.series.iter().flat_map(|s| s.points.iter().map(|p| (p.x, p.y))).collect();
-    chart.pareto = pareto_front(&all, spec.better.unwrap_or(Better::Higher));
+    // A front only when the spec says which way is better: guessing would circle the worst
+    // corner for error-like metrics.
+    chart.pareto = spec.better.map(|b| pareto_front(&all, b)).unwrap_or_default();
     chart.x_label = x.to_owned();
     chart.note = caption(chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.n)));
     Ok(())

@@ -129,10 +129,16 @@ pub fn load_idx(images: &Path, labels: &Path) -> Result<Digits> {
 
 fn gunzip(name: &str, bytes: &[u8]) -> Result<Vec<u8>> {
     if bytes.starts_with(&[0x1f, 0x8b]) {
+        // A cap, so a small crafted file cannot decompress into all the memory there is.
+        const CAP: u64 = 1 << 30;
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(bytes)
+            .take(CAP + 1)
             .read_to_end(&mut out)
             .map_err(|e| DataError::new(name, format!("not a valid gzip stream: {e}")))?;
+        if out.len() as u64 > CAP {
+            return Err(DataError::new(name, "decompresses to more than 1 GiB: not a digit file".into()));
+        }
         Ok(out)
     } else {
         Ok(bytes.to_vec())

@@ -22,7 +22,9 @@ pub fn document(input: &ReportInput<'_>, table: &SummaryTable) -> String {
     header.extend(table.keys.iter().map(|k| esc(k)));
     header.push("$n$".into());
     header.extend(table.metrics.iter().map(|k| esc(k)));
-    let _ = writeln!(t, "{} \\\\\n\\midrule", header.join(" & "));
+    // Each row starts with `{}`: after `\\` or `\midrule`, a cell beginning with `[` or `*`
+    // would otherwise be read as an optional argument.
+    let _ = writeln!(t, "{{}}{} \\\\\n\\midrule", header.join(" & "));
     for (i, row) in table.rows.iter().enumerate() {
         let mut cells = row.lead_cells(many, esc);
         for (j, cell) in row.cells.iter().enumerate() {
@@ -36,7 +38,7 @@ pub fn document(input: &ReportInput<'_>, table: &SummaryTable) -> String {
             let bold = table.best[j] == Some(i) && cell.is_some();
             cells.push(if bold { format!("$\\mathbf{{{}}}$", text.trim_matches('$')) } else { text });
         }
-        let _ = writeln!(t, "{} \\\\", cells.join(" & "));
+        let _ = writeln!(t, "{{}}{} \\\\", cells.join(" & "));
     }
     t.push_str("\\bottomrule\n\\end{tabular}}\n");
     let _ = writeln!(

@@ -72,10 +72,25 @@ pub fn export_any(store: &Store, input: &ReportInput<'_>, out: &Path) -> Result<
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| ReportError::Write { path: dir.to_path_buf(), source })?;
     }
-    let file = || std::fs::File::create(out).map_err(|source| ReportError::Write { path: out.to_path_buf(), source });
+    let write_err = |source| ReportError::Write { path: out.to_path_buf(), source };
+    let file = || std::fs::File::create(out).map_err(write_err);
+    // Flushed explicitly: a full disk must be an error, not a silently short file.
+    let flush = |mut w: std::io::BufWriter<std::fs::File>| {
+        use std::io::Write;
+        w.flush().map_err(write_err)?;
+        w.into_inner().map_err(|e| write_err(e.into_error()))?.sync_all().map_err(write_err)
+    };
     match table.as_str() {
-        "csv" => export::write_csv(input.records, std::io::BufWriter::new(file()?))?,
-        "json" => export::write_json(input.records, std::io::BufWriter::new(file()?))?,
+        "csv" => {
+            let mut w = std::io::BufWriter::new(file()?);
+            export::write_csv(input.records, &mut w)?;
+            flush(w)?;
+        }
+        "json" => {
+            let mut w = std::io::BufWriter::new(file()?);
+            export::write_json(input.records, &mut w)?;
+            flush(w)?;
+        }
         _ => export::write_parquet(input.records, out)?,
     }
     Ok(vec![out.to_path_buf()])

@@ -13,7 +13,8 @@ pub fn document(input: &ReportInput<'_>, table: &SummaryTable, figures: &[Figure
         let _ = writeln!(m, "{}\n", esc(&input.description));
     }
     for (i, (fig, file)) in figures.iter().zip(files).enumerate() {
-        let _ = writeln!(m, "![{}]({file})\n", esc(&fig.chart.title));
+        // `<...>` lets the path hold spaces and parentheses (CommonMark link destinations).
+        let _ = writeln!(m, "![{}](<{}>)\n", esc(&fig.chart.title), file.replace('<', "%3C").replace('>', "%3E"));
         let _ = writeln!(m, "*Figure {}. {} — {}.*\n", i + 1, esc(&fig.chart.title), esc(&fig.chart.note));
     }
     if !skipped.is_empty() {

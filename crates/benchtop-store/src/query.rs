@@ -78,9 +78,12 @@ fn compare(a: &Value, b: &Value) -> Ordering {
         (Value::Null, Value::Null) => Ordering::Equal,
         (Value::Null, _) => Ordering::Greater,
         (_, Value::Null) => Ordering::Less,
+        // Numbers before text, each kind in its own order: a total order whatever the mix.
         _ => match (a.as_f64(), b.as_f64()) {
             (Some(x), Some(y)) => x.total_cmp(&y),
-            _ => shown(a).cmp(&shown(b)),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => shown(a).cmp(&shown(b)),
         },
     }
 }

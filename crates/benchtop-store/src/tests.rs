@@ -210,3 +210,23 @@ fn concurrent_updates_of_one_run_lose_nothing() {
     }
     assert_eq!(store.run(r.id).unwrap().tags.len(), 200, "every read-change-write kept the others' changes");
 }
+
+#[test]
+fn sorting_a_column_that_mixes_numbers_and_text_is_a_total_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let values = [serde_json::json!(10), serde_json::json!("5x"), serde_json::json!(9), serde_json::json!("a"), serde_json::json!(1.5)];
+    let records: Vec<RunRecord> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut r = record("demo", i as u64);
+            r.params.insert("width".into(), v.clone());
+            r
+        })
+        .collect();
+    store.create_runs(&records).unwrap();
+    let page = store.run_page(&RunQuery { sort: "param.width".into(), ..RunQuery::default() }).unwrap();
+    let shown: Vec<String> = page.rows.iter().map(|r| r.params["width"].to_string()).collect();
+    assert_eq!(shown, ["1.5", "9", "10", "\"5x\"", "\"a\""], "numbers by value, then text");
+}
