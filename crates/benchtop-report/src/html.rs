@@ -74,7 +74,7 @@ pub fn page(input: &ReportInput<'_>, table: &SummaryTable, figures: &[Figure], s
         let _ = write!(h, "<td>{}</td>", esc(&row.n));
         for (j, cell) in row.cells.iter().enumerate() {
             let class = if table.best[j] == Some(i) { " class=\"best\"" } else { "" };
-            let text = cell.map(|a| a.display(3)).unwrap_or_default();
+            let text = cell.map(|a| a.display(3) + &row.cell_n_note(j)).unwrap_or_default();
             let _ = write!(h, "<td{class}>{}</td>", esc(&text));
         }
         h.push_str("</tr>\n");

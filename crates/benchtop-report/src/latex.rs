@@ -36,7 +36,8 @@ pub fn document(input: &ReportInput<'_>, table: &SummaryTable) -> String {
                 None => "--".into(),
             };
             let bold = table.best[j] == Some(i) && cell.is_some();
-            cells.push(if bold { format!("$\\mathbf{{{}}}$", text.trim_matches('$')) } else { text });
+            let text = if bold { format!("$\\mathbf{{{}}}$", text.trim_matches('$')) } else { text };
+            cells.push(text + &esc(&row.cell_n_note(j)));
         }
         let _ = writeln!(t, "{{}}{} \\\\", cells.join(" & "));
     }

@@ -38,7 +38,8 @@ pub fn document(input: &ReportInput<'_>, table: &SummaryTable, figures: &[Figure
         let mut cells = row.lead_cells(many, esc);
         for (j, cell) in row.cells.iter().enumerate() {
             let text = cell.map(|a| a.display(3)).unwrap_or_default();
-            cells.push(if table.best[j] == Some(i) && !text.is_empty() { format!("**{text}**") } else { text });
+            let text = if table.best[j] == Some(i) && !text.is_empty() { format!("**{text}**") } else { text };
+            cells.push(text + &row.cell_n_note(j));
         }
         let _ = writeln!(m, "| {} |", cells.join(" | "));
     }

@@ -22,11 +22,22 @@ pub struct SummaryRow {
     pub point: Vec<String>,
     /// "5", or "3/5" when some runs did not finish.
     pub n: String,
+    /// Finished runs at this sweep point.
+    pub done: usize,
     /// In [`SummaryTable::metrics`] order.
     pub cells: Vec<Option<Aggregate>>,
 }
 
 impl SummaryRow {
+    /// `" (n = 3)"` when metric `j` was averaged over fewer runs than finished (some gave no
+    /// finite value, e.g. a diverged loss), so the table never hides that.
+    pub fn cell_n_note(&self, j: usize) -> String {
+        match self.cells.get(j).copied().flatten() {
+            Some(a) if a.n < self.done => format!(" (n = {})", a.n),
+            _ => String::new(),
+        }
+    }
+
     /// The cells before the metrics (experiment when several, sweep values, n), each
     /// escaped for the output format.
     pub fn lead_cells(&self, many: bool, esc: impl Fn(&str) -> String) -> Vec<String> {
@@ -59,6 +70,7 @@ impl SummaryTable {
                 experiment: p.experiment.clone(),
                 point: keys.iter().map(|k| p.point.get(k).map(show).unwrap_or_default()).collect(),
                 n: if p.done == p.runs { p.done.to_string() } else { format!("{}/{}", p.done, p.runs) },
+                done: p.done,
                 cells: metrics.iter().map(|m| p.metrics.get(m).copied()).collect(),
             })
             .collect();

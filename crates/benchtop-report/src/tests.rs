@@ -148,3 +148,16 @@ fn when_no_requested_chart_applies_the_report_falls_back_to_the_sweep() {
     assert_eq!(skipped.len(), 1);
     assert!(figures.iter().any(|f| f.spec.x.as_deref() == Some("n_envs")), "test_error vs n_envs drawn");
 }
+
+#[test]
+fn a_cell_averaged_over_fewer_runs_than_finished_says_so() {
+    let (dir, store, mut records) = fixture();
+    // erm, n_envs = 2, seed 0 diverged: its test error is not a number.
+    records[0].summary.insert("test_error".into(), f64::NAN);
+    let out = dir.path().join("r.md");
+    write_report(&store, &input(&records), &out).unwrap();
+    let md = std::fs::read_to_string(&out).unwrap();
+    let row = md.lines().find(|l| l.starts_with("| erm | 2 |")).unwrap();
+    assert!(row.contains("(n = 2)"), "the test error cell names its own n: {row}");
+    assert_eq!(row.matches("(n = ").count(), 1, "only that cell: {row}");
+}
