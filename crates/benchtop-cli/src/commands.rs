@@ -31,7 +31,7 @@ pub fn run(store_dir: Option<&Path>, files: &[PathBuf], jobs: Option<usize>, set
     let mut experiments = Vec::new();
     for file in files {
         let (exp, mut p) = load_and_plan(file, sets, &registry)?;
-        experiments.push(exp);
+        experiments.push((exp, p.len()));
         plans.append(&mut p);
     }
     let store = Arc::new(open_store(store_dir)?);
@@ -39,8 +39,10 @@ pub fn run(store_dir: Option<&Path>, files: &[PathBuf], jobs: Option<usize>, set
     let runner = Runner::new(store.clone(), registry, jobs);
     let records = runner.enqueue(&plans)?;
     let ids: Vec<_> = records.iter().map(|r| r.id).collect();
-    for exp in &experiments {
-        eprintln!("{}: {} runs ({} jobs at a time), store {}", exp.name, exp.run_count(), jobs, store.path().display());
+    for (exp, count) in &experiments {
+        let repeats = exp.run_count() - count;
+        let note = if repeats > 0 { format!("; {repeats} sweep points repeat a planned run in every parameter their method reads") } else { String::new() };
+        eprintln!("{}: {count} runs ({jobs} jobs at a time{note}), store {}", exp.name, store.path().display());
     }
 
     let bar = progress_bar(ids.len() as u64);

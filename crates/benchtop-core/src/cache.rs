@@ -7,9 +7,10 @@
 //! a checksum, and anything that does not match is rebuilt, never trusted. Two runs that
 //! miss the same key at once both compute it; the last rename wins (same bytes either way).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::Value;
 
@@ -128,6 +129,10 @@ impl ArtifactCache {
         key: &CacheKey,
         compute: impl FnOnce() -> Result<Vec<u8>, E>,
     ) -> Result<(Vec<u8>, CacheOutcome, Option<String>), E> {
+        // Runs of one sweep run side by side and often want the same entry at once: the
+        // second waits for the first's result instead of computing it again.
+        let lock = key_lock(&self.dir.join(key.file_name()));
+        let _held = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let outcome = match self.read(key) {
             Ok(Some(bytes)) => return Ok((bytes, CacheOutcome::Hit, None)),
             Ok(None) => CacheOutcome::Miss,
@@ -137,6 +142,13 @@ impl ArtifactCache {
         let store_error = self.write(key, &bytes).err().map(|e| format!("could not store the cache entry {}: {e}", key.canonical()));
         Ok((bytes, outcome, store_error))
     }
+}
+
+/// One lock per cache file in this process (entries are few: never removed).
+fn key_lock(path: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<PathBuf, Arc<Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    locks.entry(path.to_path_buf()).or_default().clone()
 }
 
 #[cfg(test)]
@@ -180,6 +192,28 @@ mod tests {
         std::fs::write(&path, &std::fs::read(&path).unwrap()[..50]).unwrap();
         assert_eq!(cache.get_or_compute(&key, || Ok::<_, String>(vec![7; 100])).unwrap().1, CacheOutcome::Rebuilt, "truncated");
         assert_eq!(cache.get_or_compute(&key, || Ok::<_, String>(vec![0])).unwrap().1, CacheOutcome::Hit, "and rewritten");
+    }
+
+    #[test]
+    fn two_threads_wanting_one_entry_compute_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let key = CacheKey::new("goat", "source_model", 9);
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    let cache = ArtifactCache::new(dir.path());
+                    cache
+                        .get_or_compute(&key, || {
+                            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                            Ok::<_, String>(vec![1])
+                        })
+                        .unwrap();
+                });
+            }
+        });
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -271,7 +271,8 @@ impl Experiment {
         Ok(())
     }
 
-    /// The number of runs this experiment expands to (sweep grid x seeds).
+    /// The sweep grid times the seeds: an upper bound on the runs [`Experiment::plan`] makes
+    /// (a point that repeats an earlier run in all parameters its method reads is planned once).
     pub fn run_count(&self) -> usize {
         self.sweep.iter().map(|(_, v)| v.len()).product::<usize>() * self.seeds.seeds().len()
     }
@@ -285,10 +286,21 @@ impl Experiment {
 
         let seeds = self.seeds.seeds();
         let mut plans = Vec::with_capacity(self.run_count());
-        for point in self.grid() {
+        let mut planned = std::collections::HashSet::new();
+        for mut point in self.grid() {
             let mut raw = self.params.clone();
             raw.extend(point.iter().map(|(k, v)| (k.clone(), v.clone())));
             let resolved = study.resolve(&raw).map_err(|problems| self.problem_error(&problems))?;
+            // A point that differs from an earlier one only in parameters its method does not
+            // read is the same run: plan it once (the sweep point shows what the run used).
+            if !planned.insert(Value::Object(resolved.clone()).to_string()) {
+                continue;
+            }
+            for (key, value) in point.iter_mut() {
+                if let Some(v) = resolved.get(key) {
+                    *value = v.clone();
+                }
+            }
             let method = resolved.get("method").map(crate::params::show);
             for &seed in &seeds {
                 plans.push(RunPlan {

@@ -17,6 +17,12 @@ pub trait Params:
     fn check(&self) -> Vec<ParamProblem> {
         Vec::new()
     }
+
+    /// Parameters this setting does not read (another method's knobs, say). They are reset to
+    /// their defaults when resolved, so sweep points that differ only in them plan one run.
+    fn unused(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
 }
 
 /// One thing wrong with one parameter.

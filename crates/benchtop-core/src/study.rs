@@ -76,7 +76,8 @@ pub trait StudyObject: Send + Sync {
     fn schema(&self) -> Value;
     /// The default parameters as a JSON object.
     fn defaults(&self) -> Map<String, Value>;
-    /// Type-check, range-check and cross-check a full parameter object; return it normalised.
+    /// Type-check, range-check and cross-check a full parameter object; return it normalised
+    /// (parameters the setting does not read at their defaults, see [`Params::unused`]).
     fn resolve(&self, params: &Map<String, Value>) -> Result<Map<String, Value>, Vec<ParamProblem>>;
     /// Run with parameters that [`Self::resolve`] accepted.
     fn run_json(&self, ctx: &RunContext, params: &Map<String, Value>) -> Result<Summary, StudyError>;
@@ -141,7 +142,15 @@ impl<S: Study> StudyObject for S {
             return Err(cross);
         }
         match serde_json::to_value(&typed) {
-            Ok(Value::Object(map)) => Ok(map),
+            Ok(Value::Object(mut map)) => {
+                let defaults = params::defaults_of::<S::Params>();
+                for key in typed.unused() {
+                    if let Some(d) = defaults.get(key) {
+                        map.insert(key.to_owned(), d.clone());
+                    }
+                }
+                Ok(map)
+            }
             _ => Err(vec![ParamProblem::new("", "parameters do not serialise to an object")]),
         }
     }

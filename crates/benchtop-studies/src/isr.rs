@@ -107,6 +107,10 @@ impl Params for IsrParams {
         }
         problems
     }
+
+    fn unused(&self) -> Vec<&'static str> {
+        if self.method == IsrMethod::Irm { Vec::new() } else { vec!["irm_penalty", "irm_anneal_steps"] }
+    }
 }
 
 impl Study for Isr {
