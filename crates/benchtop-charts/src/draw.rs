@@ -95,7 +95,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart, s: f64
     footer
         .draw(&Text::new(chart.note.clone(), ((10.0 * s) as i32, (4.0 * s) as i32), font(12.0, s).color(&RGBColor(90, 90, 90))))
         .map_err(draw_err)?;
-    let longest = chart.series.iter().map(|x| x.label.chars().count()).max().unwrap_or(4);
+    let longest = chart.series.iter().map(|x| x.label.chars().count()).chain(chart.legend_title.iter().map(|t| t.chars().count().saturating_sub(3))).max().unwrap_or(4);
     let legend_w = ((longest as f64 * 7.6 + 44.0) * s).clamp(90.0 * s, w as f64 * 0.35) as i32;
     let (plot, legend) = main.split_horizontally(w as i32 - legend_w);
     match chart.kind {
@@ -110,6 +110,11 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart, s: f64
 fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64) -> Result<()> {
     let step = (20.0 * s) as i32;
     let mut y = (18.0 * s) as i32;
+    if let Some(title) = &chart.legend_title {
+        area.draw(&Text::new(title.clone(), ((6.0 * s) as i32, y - (7.0 * s) as i32), font(13.0, s).color(&RGBColor(90, 90, 90))))
+            .map_err(draw_err)?;
+        y += step;
+    }
     for series in chart.series.iter() {
         let c = colour(series.colour);
         let x0 = (6.0 * s) as i32;
@@ -169,7 +174,9 @@ fn lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f6
     let xr_width = xr.end - xr.start;
     // A parameter like the number of environments takes whole values: no ticks between them.
     let integer_x = chart.series.iter().flat_map(|x| x.points.iter()).all(|p| p.x.fract() == 0.0);
-    let yr = padded(chart.series.iter().flat_map(|x| y_extent(&x.points)));
+    let zero = chart.zero_line.then_some(0.0);
+    let yr = padded(chart.series.iter().flat_map(|x| y_extent(&x.points)).chain(zero));
+    let x_span = (xr.start, xr.end);
     let mut ctx = ChartBuilder::on(area)
         .margin((10.0 * s) as u32)
         .x_label_area_size((40.0 * s) as u32)
@@ -186,6 +193,11 @@ fn lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f6
         .light_line_style(RGBColor(244, 244, 244))
         .draw()
         .map_err(draw_err)?;
+    if chart.zero_line {
+        // No difference from the baseline: points above it beat it.
+        ctx.draw_series(std::iter::once(PathElement::new(vec![(x_span.0, 0.0), (x_span.1, 0.0)], RGBColor(120, 120, 120).stroke_width((1.5 * s) as u32))))
+            .map_err(draw_err)?;
+    }
     let curves = chart.kind == ChartKind::Curves;
     // Methods measured at the same parameter values are dodged a little sideways, so
     // their error bars do not hide each other.

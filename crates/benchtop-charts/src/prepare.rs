@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use benchtop_core::params::show;
-use benchtop_core::{Better, ChartKind, ChartSpec, RunRecord, RunStatus};
+use benchtop_core::{Better, ChartKind, ChartSpec, Paired, RunRecord, RunStatus};
 use benchtop_store::Store;
 use polars::prelude::*;
 use serde_json::Value;
@@ -53,6 +53,10 @@ pub struct Chart {
     pub pareto: Vec<(f64, f64)>,
     /// What the error bars mean, for the caption.
     pub note: String,
+    /// Draw y = 0 (a paired difference: above it, the runs beat their baseline).
+    pub zero_line: bool,
+    /// What the legend's labels are values of, when that is not the method.
+    pub legend_title: Option<String>,
 }
 
 /// Gather and aggregate what `spec` shows from `records` (finished runs that match its
@@ -67,6 +71,17 @@ pub fn prepare(spec: &ChartSpec, records: &[RunRecord], store: Option<&Store>) -
     if runs.is_empty() {
         return Err(ChartError::NoData { title, what: describe_filters(spec) });
     }
+    let paired_runs;
+    let runs = match &spec.paired {
+        Some(paired) if matches!(spec.kind, ChartKind::MetricVsParam | ChartKind::Bars) => {
+            paired_runs = paired_differences(spec, paired, &runs, records);
+            if paired_runs.is_empty() {
+                return Err(ChartError::NoData { title, what: format!("runs with a baseline ({})", describe_paired(paired)) });
+            }
+            paired_runs.iter().collect()
+        }
+        _ => runs,
+    };
     let group_key = spec.group_key();
     let mut chart = Chart {
         kind: spec.kind,
@@ -78,6 +93,8 @@ pub fn prepare(spec: &ChartSpec, records: &[RunRecord], store: Option<&Store>) -
         axis_ranges: Vec::new(),
         pareto: Vec::new(),
         note: String::new(),
+        zero_line: false,
+        legend_title: None,
     };
     match spec.kind {
         ChartKind::Curves => {
@@ -95,6 +112,14 @@ pub fn prepare(spec: &ChartSpec, records: &[RunRecord], store: Option<&Store>) -
         }
         ChartKind::Parallel => parallel(&mut chart, spec, &runs, group_key)?,
     }
+    if group_key != "method" && spec.kind != ChartKind::Parallel {
+        chart.legend_title = Some(group_key.to_owned());
+    }
+    if let (Some(paired), ChartKind::MetricVsParam | ChartKind::Bars) = (&spec.paired, spec.kind) {
+        chart.y_label = format!("{} − baseline", spec.y);
+        chart.zero_line = true;
+        chart.note = format!("{}; paired by seed with the baseline {}", chart.note, describe_paired(paired)).replace("mean ± 95% CI over runs", "mean difference ± 95% CI");
+    }
     if chart.series.iter().all(|s| s.points.is_empty() && s.polylines.is_empty()) {
         return Err(ChartError::NoData { title, what: format!("`{}`", spec.y) });
     }
@@ -105,6 +130,44 @@ pub fn prepare(spec: &ChartSpec, records: &[RunRecord], store: Option<&Store>) -
         series.colour = every_group.binary_search(&series.label).unwrap_or(0);
     }
     Ok(chart)
+}
+
+fn describe_paired(paired: &Paired) -> String {
+    let mut parts: Vec<String> = paired.baseline.iter().map(|(k, v)| format!("{k} = {}", show(v))).collect();
+    if !paired.on.is_empty() {
+        parts.push(format!("same {}", paired.on.join(", ")));
+    }
+    parts.join(", ")
+}
+
+/// Each run with its metric replaced by its difference from its baseline run: the finished
+/// run among `all` matching the baseline's parameters, with the same seed and `on` values.
+/// Runs without a baseline (and the baseline runs themselves) are left out.
+fn paired_differences(spec: &ChartSpec, paired: &Paired, runs: &[&RunRecord], all: &[RunRecord]) -> Vec<RunRecord> {
+    let key = |r: &RunRecord| -> Option<String> {
+        let mut parts = vec![r.seed.to_string()];
+        for k in &paired.on {
+            parts.push(show(&param(r, k)?));
+        }
+        Some(parts.join("|"))
+    };
+    let is_baseline = |r: &RunRecord| paired.baseline.iter().all(|(k, v)| param(r, k).is_some_and(|p| same(&p, v)));
+    let mut baselines: BTreeMap<String, f64> = BTreeMap::new();
+    for r in all.iter().filter(|r| r.status == RunStatus::Done && is_baseline(r)) {
+        if let (Some(k), Some(v)) = (key(r), summary_value(r, &spec.y)) {
+            baselines.entry(k).or_insert(v);
+        }
+    }
+    runs.iter()
+        .filter(|r| !is_baseline(r))
+        .filter_map(|r| {
+            let base = baselines.get(&key(r)?)?;
+            let value = summary_value(r, &spec.y)?;
+            let mut diff = (*r).clone();
+            diff.summary.insert(spec.y.clone(), value - base);
+            Some(diff)
+        })
+        .collect()
 }
 
 fn spec_error(title: &str, message: &str) -> ChartError {

@@ -199,3 +199,28 @@ fn a_method_keeps_its_colour_when_a_filter_leaves_others_out() {
     assert_eq!(colour_of(&some, "wise_ft"), colour_of(&all, "wise_ft"));
     assert_eq!(colour_of(&all, "wise_ft"), Some(2), "third of three methods in label order");
 }
+
+#[test]
+fn a_paired_chart_plots_each_runs_difference_from_its_own_baseline_seed() {
+    let (_dir, store, records) = fixture();
+    // wise_ft's speciality minus finetune's, same seed and strength: exactly 0 by construction.
+    let spec = ChartSpec::new(ChartKind::MetricVsParam, "speciality")
+        .with_x("strength")
+        .with_filter("method", "wise_ft")
+        .paired_against("method", "finetune", &["strength"]);
+    let chart = prepare(&spec, &records, Some(&store)).unwrap();
+    assert!(chart.zero_line);
+    assert_eq!(chart.series.len(), 1);
+    for p in &chart.series[0].points {
+        assert!(p.y.abs() < 1e-12, "{p:?}");
+        // Strength 1 lost finetune's seed-0 run (it failed): three pairs there, four elsewhere.
+        assert_eq!(p.n, if p.x == 1.0 { 3 } else { 4 });
+    }
+    // generality: wise_ft is 0.10 above finetune at every seed, so the interval is a point.
+    let spec = ChartSpec::new(ChartKind::Bars, "generality").with_filter("method", "wise_ft").paired_against("method", "finetune", &["strength"]);
+    let chart = prepare(&spec, &records, Some(&store)).unwrap();
+    let p = &chart.series[0].points[0];
+    assert!((p.y - 0.10).abs() < 1e-9 && p.y_ci.unwrap_or(0.0) < 1e-9, "{p:?}");
+    assert!(chart.note.contains("paired by seed"), "{}", chart.note);
+    assert!(render_svg(&chart, Size::default()).unwrap().contains("<svg"));
+}

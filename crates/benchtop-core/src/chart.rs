@@ -61,6 +61,21 @@ pub struct ChartSpec {
     /// them out so a half-trained run never skews a mean.
     #[serde(default)]
     pub unfinished: bool,
+    /// metric_vs_param and bars: plot each run's difference from its baseline run (same
+    /// seed, same `on` parameters) instead of the metric itself, so intervals are paired.
+    #[serde(default)]
+    pub paired: Option<Paired>,
+}
+
+/// A paired comparison: which runs are the baseline, and what a run shares with its own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Paired {
+    /// The baseline runs: those whose parameters have these values (e.g. method = gradual).
+    pub baseline: BTreeMap<String, Value>,
+    /// Parameters a run and its baseline have in common besides the seed.
+    #[serde(default)]
+    pub on: Vec<String>,
 }
 
 impl ChartSpec {
@@ -76,7 +91,17 @@ impl ChartSpec {
             dims: Vec::new(),
             better: None,
             unfinished: false,
+            paired: None,
         }
+    }
+
+    /// Plot differences from the baseline runs matching `key = value` (paired by seed and `on`).
+    pub fn paired_against(mut self, key: &str, value: impl Into<Value>, on: &[&str]) -> Self {
+        self.paired = Some(Paired {
+            baseline: BTreeMap::from([(key.to_owned(), value.into())]),
+            on: on.iter().map(|s| (*s).to_owned()).collect(),
+        });
+        self
     }
 
     pub fn with_x(mut self, x: &str) -> Self {
@@ -113,6 +138,7 @@ impl ChartSpec {
             (ChartKind::Curves, _) => format!("{} during training", self.y),
             (ChartKind::Bars, _) => format!("{} by {}", self.y, self.group_key()),
             (ChartKind::Parallel, _) => format!("{} by parameters", self.y),
+            (_, Some(x)) if self.paired.is_some() => format!("{} difference vs {x}", self.y),
             (_, Some(x)) => format!("{} vs {x}", self.y),
             (_, None) => self.y.clone(),
         }

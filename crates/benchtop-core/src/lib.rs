@@ -15,7 +15,7 @@ pub mod study;
 pub mod table;
 
 pub use cache::{ArtifactCache, CacheKey, CacheOutcome};
-pub use chart::{Better, ChartKind, ChartSpec};
+pub use chart::{Better, ChartKind, ChartSpec, Paired};
 pub use context::{RunContext, RunEvent, LogLevel};
 pub use experiment::{Experiment, ExperimentDoc, ExperimentError, RunPlan, SeedSpec};
 pub use params::{ParamInfo, ParamProblem, Params};

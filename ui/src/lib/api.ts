@@ -26,6 +26,8 @@ export interface ChartSpec {
   dims?: string[];
   better?: 'higher' | 'lower' | null;
   unfinished?: boolean;
+  /** Plot each run's difference from its baseline run (same seed and `on` parameters). */
+  paired?: { baseline: Record<string, Json>; on?: string[] } | null;
 }
 
 export interface Study {
