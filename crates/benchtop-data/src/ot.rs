@@ -3,8 +3,9 @@
 //!
 //! With uniform marginals and n points on each side, an optimal plan is a permutation (the
 //! Birkhoff–von Neumann theorem), so exact OT is the assignment problem: solved with the
-//! Hungarian algorithm (`pathfinding`'s Kuhn–Munkres, O(n^3)). Costs are scaled to
-//! integers with 1e-12 relative resolution, far below any difference that matters.
+//! Hungarian algorithm (`pathfinding`'s Kuhn–Munkres, O(n^3)) on costs scaled to integers
+//! with 1e-12 relative resolution, far below any difference that matters. Tests check it
+//! against brute force.
 
 use pathfinding::kuhn_munkres::kuhn_munkres_min;
 use pathfinding::matrix::Matrix;
@@ -19,8 +20,15 @@ pub struct Plan {
     pub cost: f64,
 }
 
-fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
+pub fn sq_dist(a: &[f32], b: &[f32]) -> f64 {
     a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum()
+}
+
+/// The `n x n` squared Euclidean cost matrix, row-major (a direct loop: for wide features
+/// a caller with a matrix-multiply backend computes it faster and calls [`plan_from_costs`]).
+pub fn cost_matrix(a: &[f32], b: &[f32], dim: usize) -> Vec<f64> {
+    let n = a.len() / dim.max(1);
+    (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| sq_dist(&a[i * dim..(i + 1) * dim], &b[j * dim..(j + 1) * dim])).collect()
 }
 
 /// The exact OT plan between `a` and `b` (`n` points of `dim` values each, row-major).
@@ -31,15 +39,25 @@ pub fn exact_ot(a: &[f32], b: &[f32], dim: usize) -> Result<Plan> {
             format!("needs two clouds of equal size: {} and {} values in dimension {dim}", a.len(), b.len()),
         ));
     }
-    let n = a.len() / dim;
+    plan_from_costs(cost_matrix(a, b, dim), a.len() / dim)
+}
+
+/// The optimal assignment for an `n x n` row-major cost matrix (any finite costs).
+pub fn plan_from_costs(costs: Vec<f64>, n: usize) -> Result<Plan> {
+    let err = |m: String| DataError::new("optimal transport", m);
+    if costs.len() != n * n {
+        return Err(err(format!("a cost matrix of {} values is not {n} x {n}", costs.len())));
+    }
     if n == 0 {
         return Ok(Plan { assignment: Vec::new(), cost: 0.0 });
     }
-    let costs: Vec<f64> = (0..n).flat_map(|i| (0..n).map(move |j| (i, j))).map(|(i, j)| sq_dist(&a[i * dim..(i + 1) * dim], &b[j * dim..(j + 1) * dim])).collect();
+    if let Some(bad) = costs.iter().position(|c| !c.is_finite()) {
+        return Err(err(format!("cost ({}, {}) is {}", bad / n, bad % n, costs[bad])));
+    }
     let max = costs.iter().copied().fold(0.0, f64::max);
     let scale = if max > 0.0 { 1e12 / max } else { 1.0 };
     let ints: Vec<i64> = costs.iter().map(|c| (c * scale).round() as i64).collect();
-    let matrix = Matrix::from_vec(n, n, ints).map_err(|e| DataError::new("optimal transport", e.to_string()))?;
+    let matrix = Matrix::from_vec(n, n, ints).map_err(|e| err(e.to_string()))?;
     let (_, assignment) = kuhn_munkres_min(&matrix);
     let cost = assignment.iter().enumerate().map(|(i, &j)| costs[i * n + j]).sum::<f64>() / n as f64;
     Ok(Plan { assignment, cost })
@@ -102,6 +120,12 @@ mod tests {
             seen.sort();
             assert_eq!(seen, (0..n).collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn a_non_finite_cost_is_a_clear_error() {
+        assert!(plan_from_costs(vec![0.0, f64::NAN, 1.0, 2.0], 2).unwrap_err().to_string().contains("(0, 1)"));
+        assert!(plan_from_costs(vec![0.0; 3], 2).unwrap_err().to_string().contains("2 x 2"));
     }
 
     #[test]
