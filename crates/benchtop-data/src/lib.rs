@@ -2,6 +2,7 @@
 //!
 //! Every generator is deterministic from its seed (ChaCha8, portable across platforms).
 
+pub mod cg_digits;
 pub mod digits;
 pub mod grid;
 pub mod isr;

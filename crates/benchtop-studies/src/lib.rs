@@ -3,15 +3,18 @@
 //!
 //! A study sees only [`benchtop_core::RunContext`]: never the store, the UI or a terminal.
 
+pub mod cfa;
 pub mod device;
+pub mod goat;
 pub mod isr;
 pub mod logistic;
+pub mod nets;
 
 use benchtop_core::Registry;
 
 /// Every study of this build.
 pub fn registry() -> Registry {
-    Registry::new().with(isr::Isr)
+    Registry::new().with(isr::Isr).with(goat::Goat).with(cfa::Cfa)
 }
 
 /// A ready-made experiment shipped in the binary, so the app offers it wherever it runs.
@@ -28,6 +31,11 @@ pub fn presets() -> &'static [Preset] {
         Preset { file: "isr-quick.toml", source: include_str!("../../../experiments/isr-quick.toml") },
         Preset { file: "isr-environments.toml", source: include_str!("../../../experiments/isr-environments.toml") },
         Preset { file: "isr-cov-scales.toml", source: include_str!("../../../experiments/isr-cov-scales.toml") },
+        Preset { file: "cfa-quick.toml", source: include_str!("../../../experiments/cfa-quick.toml") },
+        Preset { file: "cfa-cg-digits.toml", source: include_str!("../../../experiments/cfa-cg-digits.toml") },
+        Preset { file: "goat-quick.toml", source: include_str!("../../../experiments/goat-quick.toml") },
+        Preset { file: "goat-rotating-digits.toml", source: include_str!("../../../experiments/goat-rotating-digits.toml") },
+        Preset { file: "goat-covertype.toml", source: include_str!("../../../experiments/goat-covertype.toml") },
     ];
     PRESETS
 }

@@ -116,7 +116,8 @@ impl Linear1 {
     }
 }
 
-fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, StudyError> {
+/// A tensor's values back on the host as f32.
+pub(crate) fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, StudyError> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| StudyError::Failed(format!("reading a tensor back: {e:?}")))
 }
 

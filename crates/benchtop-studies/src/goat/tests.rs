@@ -1,0 +1,90 @@
+use super::*;
+use benchtop_core::{ArtifactCache, Backend, RunEvent, RunId};
+use std::sync::mpsc::{Receiver, channel};
+
+fn ctx(seed: u64, cache: &std::path::Path) -> (RunContext, Receiver<RunEvent>) {
+    let (tx, rx) = channel();
+    let dir = tempfile::tempdir().unwrap().keep();
+    (RunContext::new(RunId::new(), seed, Backend::Cpu, dir, tx, Default::default()).with_cache(ArtifactCache::new(cache)), rx)
+}
+
+#[test]
+fn a_cached_model_gives_the_same_logits_as_the_trained_one() {
+    let device = training_device(Backend::Cpu).unwrap();
+    let setting = rotating_digits(0, 64, 32, 0, 45.0).unwrap();
+    let model = fresh_classifier(&setting, EncoderKind::ConvPooled, 0, &device);
+    let data = Batchable { x: &setting.source.x, labels: &setting.source.labels, shape: setting.shape };
+    let options = TrainOptions { epochs: 1, batch_size: 32, lr: 1e-3, weight_decay: 1e-4, decoupled: false };
+    let model = train(model, |m, x| m.forward(x), &data, &options, &mut benchtop_data::rng(0, 1), &device, |_, _| Ok(())).unwrap();
+    model.head.settle(); // as the study does after every training
+    let bytes = model.to_bytes().unwrap();
+    let loaded = fresh_classifier(&setting, EncoderKind::ConvPooled, 0, &device).load_bytes(&bytes, &device).unwrap();
+    let a = predict(&model, |m, x| m.forward(x), &data, &device).unwrap();
+    let b = predict(&loaded, |m, x| m.forward(x), &data, &device).unwrap();
+    assert_eq!(a, b, "weights and batch-norm statistics survive the round trip");
+    assert!(fresh_classifier(&setting, EncoderKind::ConvPooled, 0, &device).load_bytes(&bytes[..bytes.len() - 4], &device).is_err());
+}
+
+#[test]
+fn a_cached_plan_is_checked_before_it_is_trusted() {
+    let plan = benchtop_data::ot::Plan { assignment: vec![2, 0, 1], cost: 1.5 };
+    let bytes = adapt::plan_to_bytes(&plan);
+    assert_eq!(adapt::plan_from_bytes(&bytes, 3), Some(plan));
+    assert_eq!(adapt::plan_from_bytes(&bytes, 4), None, "wrong size");
+    let mut twice = bytes.clone();
+    twice[12..16].copy_from_slice(&2u32.to_le_bytes());
+    assert_eq!(adapt::plan_from_bytes(&twice, 3), None, "not a permutation");
+}
+
+#[test]
+fn methods_ignore_what_they_do_not_read_so_a_full_grid_plans_each_run_once() {
+    let registry = crate::registry();
+    let source = "name = \"g\"\nstudy = \"goat\"\nseeds = 2\n[sweep]\nmethod = [\"source_only\", \"self_train\", \"gradual\", \"goat\"]\ngiven_domains = [0, 1, 2, 4]\ngenerated_domains = [0, 1, 2, 3]\n";
+    let exp = benchtop_core::Experiment::parse(source, "g.toml").unwrap();
+    let plans = exp.plan(&registry).unwrap();
+    // source_only 1, self_train 1, gradual 4, goat 16 settings; x 2 seeds.
+    assert_eq!(plans.len(), (1 + 1 + 4 + 16) * 2);
+    let source_only: Vec<_> = plans.iter().filter(|p| p.method.as_deref() == Some("source_only")).collect();
+    assert_eq!(source_only[0].params["generated_domains"], serde_json::json!(GoatParams::default().generated_domains));
+}
+
+/// The study's summary for `p` at `seed`, sharing `cache` with the other runs of a test.
+fn run(p: &GoatParams, seed: u64, cache: &std::path::Path) -> (Summary, std::path::PathBuf) {
+    let (ctx, _rx) = ctx(seed, cache);
+    let summary = Goat.run(&ctx, p).unwrap();
+    (summary, ctx.artifacts_dir().to_path_buf())
+}
+
+/// The finding at a small setting: 1,000 digits per domain, the pooled encoder, 3 fixed
+/// seeds, the authors' training settings otherwise. Measured when written: gradual with two
+/// real intermediate domains (15 and 30 degrees) beat direct self-training by 10.6, 6.4 and
+/// 4.4 points.
+#[test]
+fn real_intermediate_domains_help_gradual_self_training_beats_direct_self_training() {
+    let cache = tempfile::tempdir().unwrap();
+    let base = GoatParams {
+        encoder: EncoderKind::ConvPooled,
+        points_per_domain: 1000,
+        test_points: 500,
+        given_domains: 2,
+        ..GoatParams::default()
+    };
+    let gains: Vec<f64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..3u64)
+            .map(|seed| {
+                let (base, cache) = (&base, cache.path());
+                s.spawn(move || {
+                    let (direct, artifacts) = run(&GoatParams { method: GoatMethod::SelfTrain, ..base.clone() }, seed, cache);
+                    assert!(artifacts.join("domains.png").exists(), "each run shows its domains");
+                    let (gradual, _) = run(&GoatParams { method: GoatMethod::Gradual, ..base.clone() }, seed, cache);
+                    assert_eq!(direct["source_accuracy"], gradual["source_accuracy"], "one cached source model per seed");
+                    gradual["target_accuracy"] - direct["target_accuracy"]
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mean = gains.iter().sum::<f64>() / gains.len() as f64;
+    assert!(gains.iter().all(|g| *g > 0.0), "gradual beats direct self-training in every seed: {gains:?}");
+    assert!(mean > 0.03, "by more than 3 points on average: {gains:?}");
+}

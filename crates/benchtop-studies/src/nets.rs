@@ -1,0 +1,160 @@
+//! What every burn study here shares: host-side seeded initialisation, host batches, a
+//! minibatch Adam(W) loop and batched inference.
+//!
+//! Weights are drawn from the run's own seeded generator on the host (PyTorch's default
+//! uniform(+-1/sqrt(fan_in))), not from the backend's global generator, so two runs training
+//! side by side stay reproducible.
+
+use benchtop_core::StudyError;
+use burn::module::Param;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use rand::Rng as _;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+use crate::logistic::host;
+
+/// Host-side seeded initialisation: uniform(+-1/sqrt(fan_in)), as PyTorch's default.
+pub fn uniform(rng: &mut ChaCha8Rng, len: usize, fan_in: usize) -> Vec<f32> {
+    let bound = 1.0 / (fan_in as f32).sqrt();
+    (0..len).map(|_| rng.random_range(-bound..bound)).collect()
+}
+
+pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::from_data(TensorData::new(values, shape), device)
+}
+
+pub fn linear(rng: &mut ChaCha8Rng, d_in: usize, d_out: usize, device: &Device) -> Linear {
+    let mut layer = LinearConfig::new(d_in, d_out).init(device);
+    layer.weight = Param::from_tensor(tensor(uniform(rng, d_in * d_out, d_in), [d_in, d_out], device));
+    layer.bias = Some(Param::from_tensor(tensor(uniform(rng, d_out, d_in), [d_out], device)));
+    layer
+}
+
+/// Inputs on the host: `n` rows of `shape` values, and their labels.
+#[derive(Clone, Debug)]
+pub struct Batchable<'a> {
+    pub x: &'a [f32],
+    pub labels: &'a [u8],
+    /// The shape of one input: `[1, side, side]` for images, `[1, 1, d]` for vectors.
+    pub shape: [usize; 3],
+}
+
+impl Batchable<'_> {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+    fn row_len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Rows `idx` as a `[b, c, h, w]` batch and their labels.
+    pub fn batch(&self, idx: &[usize], device: &Device) -> (Tensor<4>, Tensor<1, Int>) {
+        let d = self.row_len();
+        let mut x = Vec::with_capacity(idx.len() * d);
+        for &i in idx {
+            x.extend_from_slice(&self.x[i * d..(i + 1) * d]);
+        }
+        let [c, h, w] = self.shape;
+        let labels: Vec<i64> = idx.iter().map(|&i| self.labels[i] as i64).collect();
+        (tensor(x, [idx.len(), c, h, w], device), Tensor::from_data(TensorData::new(labels, [idx.len()]), device))
+    }
+}
+
+/// Minibatch Adam over a seeded order (GOAT's authors: lr 1e-4, weight decay 1e-4).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TrainOptions {
+    pub epochs: u32,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub weight_decay: f32,
+    /// AdamW (decoupled weight decay) instead of Adam with an L2 term.
+    pub decoupled: bool,
+}
+
+/// Train any module by minibatches of row indices `0..n`: `loss(model, batch)` builds the
+/// batch's tensors and returns its scalar loss; `on_epoch(epoch, mean_loss, &model)` after each
+/// epoch logs and may stop training by returning an error (cancellation).
+pub fn fit<M, L>(
+    mut model: M,
+    loss: L,
+    n: usize,
+    options: &TrainOptions,
+    rng: &mut ChaCha8Rng,
+    mut on_epoch: impl FnMut(u32, f64, &M) -> Result<(), StudyError>,
+) -> Result<M, StudyError>
+where
+    M: Module,
+    L: Fn(&M, &[usize]) -> Tensor<1>,
+{
+    let mut optimizer: ModuleOptimizer = if options.decoupled {
+        AdamWConfig::new().with_weight_decay(options.weight_decay).init()
+    } else {
+        AdamConfig::new().with_weight_decay(Some(WeightDecayConfig::new(options.weight_decay))).init()
+    };
+    let mut order: Vec<usize> = (0..n).collect();
+    for epoch in 0..options.epochs {
+        order.shuffle(rng);
+        let (mut total, mut batches) = (0.0, 0usize);
+        // A last batch of one sample would break batch-norm statistics: drop it.
+        for idx in order.chunks(options.batch_size.max(2)).filter(|c| c.len() > 1) {
+            let value = loss(&model, idx);
+            total += host(value.clone())?.first().copied().unwrap_or(f32::NAN) as f64;
+            batches += 1;
+            let grads = GradientsParams::from_grads(value.backward(), &model);
+            model = optimizer.step(options.lr, model, grads);
+        }
+        let mean = total / batches.max(1) as f64;
+        if !mean.is_finite() {
+            return Err(StudyError::Failed(format!("the training loss diverged in epoch {epoch}")));
+        }
+        on_epoch(epoch, mean, &model)?;
+    }
+    Ok(model)
+}
+
+/// [`fit`] with cross-entropy of `forward`'s logits against `data`'s labels.
+pub fn train<M, F>(
+    model: M,
+    forward: F,
+    data: &Batchable<'_>,
+    options: &TrainOptions,
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+    mut on_epoch: impl FnMut(u32, f64) -> Result<(), StudyError>,
+) -> Result<M, StudyError>
+where
+    M: Module,
+    F: Fn(&M, Tensor<4>) -> Tensor<2>,
+{
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let loss = |m: &M, idx: &[usize]| {
+        let (x, y) = data.batch(idx, device);
+        loss_fn.forward(forward(m, x), y)
+    };
+    fit(model, loss, data.len(), options, rng, |epoch, mean, _| on_epoch(epoch, mean))
+}
+
+/// Logits of every row, in batches, without building a graph.
+pub fn predict<M: Module, F>(model: &M, forward: F, data: &Batchable<'_>, device: &Device) -> Result<Vec<f32>, StudyError>
+where
+    F: Fn(&M, Tensor<4>) -> Tensor<2>,
+{
+    let inference = model.valid();
+    let plain = device.clone().inner();
+    let mut out = Vec::new();
+    let idx: Vec<usize> = (0..data.len()).collect();
+    for chunk in idx.chunks(256) {
+        let (x, _) = data.batch(chunk, &plain);
+        out.extend(host(forward(&inference, x))?);
+    }
+    Ok(out)
+}
+
