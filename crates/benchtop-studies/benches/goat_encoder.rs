@@ -22,9 +22,9 @@ fn burn_throughput(kind: EncoderKind, x: &[f32], labels: &[u8]) -> (f64, f64) {
     let data = Batchable { x, labels, shape: [1, 28, 28] };
     let warm = Batchable { x: &x[..128 * 784], labels: &labels[..128], shape: [1, 28, 28] };
     let options = TrainOptions { epochs: 1, batch_size: 128, lr: 1e-4, weight_decay: 1e-4, decoupled: false };
-    let model = train(model, |m, x| m.forward(x), &warm, &options, &mut rng, &device, |_, _| Ok(())).expect("warm-up");
+    let model = train(model, |m, x| m.forward(x), &warm, &options, &mut rng, &device, |_, _, _| Ok(())).expect("warm-up");
     let t = Instant::now();
-    let model = train(model, |m, x| m.forward(x), &data, &options, &mut rng, &device, |_, _| Ok(())).expect("train");
+    let model = train(model, |m, x| m.forward(x), &data, &options, &mut rng, &device, |_, _, _| Ok(())).expect("train");
     let train_rate = IMAGES as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
     predict(&model, |m, x| m.forward(x), &data, &device).expect("predict");

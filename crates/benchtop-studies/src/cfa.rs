@@ -372,13 +372,19 @@ impl Study for Cfa {
                         let (f, y, _) = features.batch(idx, &device);
                         loss_fn.forward(h.forward(f), y)
                     };
-                    model.head = fit(model.head, loss, task.train.len(), &options, &mut rng, |_, _, _| cancelled())?;
+                    let test_features = FeatureRows::new(&model.encoder, &task.test, &device)?;
+                    model.head = fit(model.head, loss, task.train.len(), &options, &mut rng, |epoch, _, head| {
+                        let (f, _, _) = test_features.batch(&(0..task.test.len()).collect::<Vec<_>>(), &device.clone().inner());
+                        log_scores(step + epoch as u64 + 1, &score(&host(head.valid().forward(f))?, &task.test, &task.mask));
+                        cancelled()
+                    })?;
                     step += p.probe_epochs as u64;
-                    log_scores(step, &score(&predict(&model, LinearModel::forward, &test_set, &device)?, &task.test, &task.mask));
                 }
                 if p.method != CfaMethod::LinearProbe {
-                    model = train(model, LinearModel::forward, &train_set, &options(p.ft_epochs, p.ft_lr), &mut rng, &device, |_, _| cancelled())?;
-                    step += p.ft_epochs as u64;
+                    model = train(model, LinearModel::forward, &train_set, &options(p.ft_epochs, p.ft_lr), &mut rng, &device, |epoch, _, m| {
+                        log_scores(step + epoch as u64 + 1, &score(&predict(m, LinearModel::forward, &test_set, &device)?, &task.test, &task.mask));
+                        cancelled()
+                    })?;
                 }
                 score(&predict(&model, LinearModel::forward, &test_set, &device)?, &task.test, &task.mask)
             }
@@ -392,12 +398,13 @@ impl Study for Cfa {
                 let forward = move |e: &Encoder, x: Tensor<4>| cosine_logits(e.forward(x), classes.clone(), scale);
                 log_scores(step, &score(&predict(&encoder, &forward, &test_set, &device)?, &task.test, &task.mask));
                 let mut rng = benchtop_data::rng(ctx.seed(), 34);
-                let encoder = train(encoder, &forward, &train_set, &options(p.ft_epochs, p.ft_lr), &mut rng, &device, |_, _| cancelled())?;
-                step += p.ft_epochs as u64;
+                let encoder = train(encoder, &forward, &train_set, &options(p.ft_epochs, p.ft_lr), &mut rng, &device, |epoch, _, e| {
+                    log_scores(step + epoch as u64 + 1, &score(&predict(e, &forward, &test_set, &device)?, &task.test, &task.mask));
+                    cancelled()
+                })?;
                 score(&predict(&encoder, &forward, &test_set, &device)?, &task.test, &task.mask)
             }
         };
-        log_scores(step, &scores);
         ctx.info(format!(
             "seen pairs {:.3}, unseen pairs {:.3}, worst style {:.3}",
             scores.seen, scores.unseen, scores.worst_domain
@@ -422,7 +429,7 @@ fn pretrained(ctx: &RunContext, p: &CfaParams, device: &Device) -> Result<Encode
         let model = LinearModel { encoder: Encoder::new(&mut rng, device), head: linear(&mut rng, FEATURES, CLASSES, device) };
         let data = Batchable { x: &plain.pixels, labels: &plain.labels, shape: [1, 28, 28] };
         let options = TrainOptions { epochs: p.pretrain_epochs, batch_size: p.batch_size as usize, lr: 1e-3, weight_decay: 1e-4, decoupled: true };
-        let model = train(model, LinearModel::forward, &data, &options, &mut rng, device, |epoch, loss| {
+        let model = train(model, LinearModel::forward, &data, &options, &mut rng, device, |epoch, loss, _| {
             ctx.info(format!("pre-training epoch {}: loss {loss:.4}", epoch + 1));
             if ctx.is_cancelled() { Err(StudyError::Cancelled) } else { Ok(()) }
         })?;

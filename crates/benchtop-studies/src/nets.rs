@@ -128,7 +128,7 @@ pub fn train<M, F>(
     options: &TrainOptions,
     rng: &mut ChaCha8Rng,
     device: &Device,
-    mut on_epoch: impl FnMut(u32, f64) -> Result<(), StudyError>,
+    on_epoch: impl FnMut(u32, f64, &M) -> Result<(), StudyError>,
 ) -> Result<M, StudyError>
 where
     M: Module,
@@ -139,7 +139,7 @@ where
         let (x, y) = data.batch(idx, device);
         loss_fn.forward(forward(m, x), y)
     };
-    fit(model, loss, data.len(), options, rng, |epoch, mean, _| on_epoch(epoch, mean))
+    fit(model, loss, data.len(), options, rng, on_epoch)
 }
 
 /// Logits of every row, in batches, without building a graph.

@@ -105,7 +105,7 @@ pub fn self_train_step(
     let kept_right = domain.labels.as_ref().map(|truth| scored.iter().filter(|(i, _, y)| truth[*i] == *y).count());
     let kept = domain.select(&idx);
     let data = Batchable { x: &kept.x, labels: &pseudo, shape: [1, 1, domain.dim] };
-    let head = train(head, head_forward, &data, options, rng, device, |_, _| {
+    let head = train(head, head_forward, &data, options, rng, device, |_, _, _| {
         if cancelled() { Err(StudyError::Cancelled) } else { Ok(()) }
     })?;
     head.settle();

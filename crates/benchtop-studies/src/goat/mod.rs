@@ -345,7 +345,7 @@ fn source_model(
         let data = Batchable { x: &setting.source.x, labels: &setting.source.labels, shape: setting.shape };
         let options = p.train_options(p.source_epochs);
         let mut rng = benchtop_data::rng(ctx.seed(), 12);
-        let trained = train(model, |m, x| m.forward(x), &data, &options, &mut rng, device, |epoch, loss| {
+        let trained = train(model, |m, x| m.forward(x), &data, &options, &mut rng, device, |epoch, loss, _| {
             ctx.log_metric("source_loss", epoch as u64, loss);
             ctx.info(format!("source epoch {}: loss {loss:.4}", epoch + 1));
             if ctx.is_cancelled() { Err(StudyError::Cancelled) } else { Ok(()) }

@@ -15,7 +15,7 @@ fn a_cached_model_gives_the_same_logits_as_the_trained_one() {
     let model = fresh_classifier(&setting, EncoderKind::ConvPooled, 0, &device);
     let data = Batchable { x: &setting.source.x, labels: &setting.source.labels, shape: setting.shape };
     let options = TrainOptions { epochs: 1, batch_size: 32, lr: 1e-3, weight_decay: 1e-4, decoupled: false };
-    let model = train(model, |m, x| m.forward(x), &data, &options, &mut benchtop_data::rng(0, 1), &device, |_, _| Ok(())).unwrap();
+    let model = train(model, |m, x| m.forward(x), &data, &options, &mut benchtop_data::rng(0, 1), &device, |_, _, _| Ok(())).unwrap();
     model.head.settle(); // as the study does after every training
     let bytes = model.to_bytes().unwrap();
     let loaded = fresh_classifier(&setting, EncoderKind::ConvPooled, 0, &device).load_bytes(&bytes, &device).unwrap();
