@@ -8,7 +8,7 @@ use rand::Rng as _;
 use rand::seq::SliceRandom;
 
 use crate::digits::Digits;
-use crate::transforms::{invert, noise, rotate, thicken};
+use crate::transforms::{blur, invert, noise, rotate, thicken};
 
 /// One visual style (a domain).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +22,8 @@ pub enum Style {
     Thick,
     /// Gaussian pixel noise (std 0.3), clamped to [0, 1].
     Noisy,
+    /// A 3x3 mean filter (not among CG-digits' domains; the forgetting study uses it).
+    Blurred,
 }
 
 /// The domains, in mask column order.
@@ -35,6 +37,7 @@ impl Style {
             Style::Inverted => "inverted",
             Style::Thick => "thick",
             Style::Noisy => "noisy",
+            Style::Blurred => "blurred",
         }
     }
 
@@ -46,6 +49,7 @@ impl Style {
             Style::Inverted => invert(img),
             Style::Thick => thicken(img, rows, cols),
             Style::Noisy => noise(img, 0.3, rng),
+            Style::Blurred => blur(img, rows, cols),
         }
     }
 }
@@ -110,6 +114,17 @@ impl StyledDigits {
     pub fn is_empty(&self) -> bool {
         self.domains.is_empty()
     }
+}
+
+/// Each digit of `digits` drawn in one of `styles`, chosen uniformly per digit.
+pub fn in_styles(digits: &Digits, styles: &[Style], rng: &mut crate::Rng) -> Digits {
+    let mut out = digits.clone();
+    out.pixels.clear();
+    for i in 0..digits.len() {
+        let style = styles[rng.random_range(0..styles.len())];
+        out.pixels.extend(style.apply(digits.image(i), digits.rows, digits.cols, rng));
+    }
+    out
 }
 
 /// Each digit of `digits` gets a uniformly drawn domain and is drawn in its style.

@@ -5,16 +5,18 @@
 
 pub mod cfa;
 pub mod device;
+pub mod forgetting;
 pub mod goat;
 pub mod isr;
 pub mod logistic;
+pub mod lora;
 pub mod nets;
 
 use benchtop_core::Registry;
 
 /// Every study of this build.
 pub fn registry() -> Registry {
-    Registry::new().with(isr::Isr).with(goat::Goat).with(cfa::Cfa)
+    Registry::new().with(isr::Isr).with(goat::Goat).with(cfa::Cfa).with(forgetting::Forgetting)
 }
 
 /// A ready-made experiment shipped in the binary, so the app offers it wherever it runs.
@@ -33,6 +35,8 @@ pub fn presets() -> &'static [Preset] {
         Preset { file: "isr-cov-scales.toml", source: include_str!("../../../experiments/isr-cov-scales.toml") },
         Preset { file: "cfa-quick.toml", source: include_str!("../../../experiments/cfa-quick.toml") },
         Preset { file: "cfa-cg-digits.toml", source: include_str!("../../../experiments/cfa-cg-digits.toml") },
+        Preset { file: "forgetting-quick.toml", source: include_str!("../../../experiments/forgetting-quick.toml") },
+        Preset { file: "forgetting-digits.toml", source: include_str!("../../../experiments/forgetting-digits.toml") },
         Preset { file: "goat-quick.toml", source: include_str!("../../../experiments/goat-quick.toml") },
         Preset { file: "goat-rotating-digits.toml", source: include_str!("../../../experiments/goat-rotating-digits.toml") },
         Preset { file: "goat-covertype.toml", source: include_str!("../../../experiments/goat-covertype.toml") },
