@@ -7,6 +7,7 @@ pub mod digits;
 pub mod grid;
 pub mod isr;
 pub mod ot;
+pub mod preference;
 pub mod tabular;
 pub mod transforms;
 
