@@ -250,7 +250,10 @@ impl Study for Goat {
         let source_key = self.source_key(ctx, p, encoder);
         let model = source_model(ctx, p, &setting, encoder, &source_key, &device)?;
         let mut summary = Summary::new();
-        let encode = |d: &Domain| features(ctx, &model, encoder, d, &setting, &source_key, &device);
+        // Which digits a domain holds also depends on the test set's size (the given domains
+        // are drawn after it): features and plans are keyed by it too.
+        let data_key = source_key.clone().param("test_points", p.test_points);
+        let encode = |d: &Domain| features(ctx, &model, encoder, d, &setting, &data_key, &device);
         let source_test = encode(&setting.source_test)?;
         let target_test = encode(&setting.target_test)?;
         let source_accuracy = accuracy(&model.head, &source_test, &setting.source_test.labels, setting.classes, &device)?;
@@ -273,7 +276,7 @@ impl Study for Goat {
             if p.method == GoatMethod::Goat && p.generated_domains > 0 {
                 let mut rng = benchtop_data::rng(ctx.seed(), 100 + k as u64);
                 let (a, b) = equalise(&pair[0], &pair[1], p.ot_points as usize, &mut rng);
-                let plan = plan_for(ctx, &a, &b, &source_key, &device)?;
+                let plan = plan_for(ctx, &a, &b, &data_key, &device)?;
                 ctx.info(format!("OT {} -> {}: {} points, mean squared distance {:.2}", a.name, b.name, a.len(), plan.cost));
                 path.extend(generated(&a, &b, &plan, p.generated_domains as usize).into_iter().map(Rc::new));
             }
@@ -365,7 +368,7 @@ fn features(
     encoder_kind: EncoderKind,
     domain: &Domain,
     setting: &Setting,
-    source_key: &CacheKey,
+    data_key: &CacheKey,
     device: &Device,
 ) -> Result<Features, StudyError> {
     let Some(encoder) = &model.encoder else {
@@ -383,7 +386,7 @@ fn features(
     let x = if bytes_needed > MAX_CACHED_FEATURE_BYTES {
         encode()?
     } else {
-        let key = source_key.clone().param("stage", "features").param("domain", domain.name.as_str()).param("n", domain.len());
+        let key = data_key.clone().param("stage", "features").param("domain", domain.name.as_str()).param("n", domain.len());
         let bytes = ctx.cached(&key, || Ok(adapt::floats_to_bytes(&encode()?)))?;
         adapt::floats_from_bytes(&bytes).ok_or_else(|| StudyError::Failed("cached features are not whole floats".into()))?
     };
@@ -392,8 +395,8 @@ fn features(
 }
 
 /// The exact OT plan between two equal-size feature clouds (cached per source model and pair).
-fn plan_for(ctx: &RunContext, a: &Features, b: &Features, source_key: &CacheKey, device: &Device) -> Result<benchtop_data::ot::Plan, StudyError> {
-    let key = source_key.clone().param("stage", "ot_plan").param("from", a.name.as_str()).param("to", b.name.as_str()).param("n", a.len());
+fn plan_for(ctx: &RunContext, a: &Features, b: &Features, data_key: &CacheKey, device: &Device) -> Result<benchtop_data::ot::Plan, StudyError> {
+    let key = data_key.clone().param("stage", "ot_plan").param("from", a.name.as_str()).param("to", b.name.as_str()).param("n", a.len());
     let plain = device.clone().inner();
     let bytes = ctx.cached(&key, || Ok(adapt::plan_to_bytes(&ot_plan(a, b, &plain)?)))?;
     match adapt::plan_from_bytes(&bytes, a.len()) {
