@@ -74,7 +74,7 @@ pub fn prepare(spec: &ChartSpec, records: &[RunRecord], store: Option<&Store>) -
     let paired_runs;
     let runs = match &spec.paired {
         Some(paired) if matches!(spec.kind, ChartKind::MetricVsParam | ChartKind::Bars) => {
-            paired_runs = paired_differences(spec, paired, &runs, records);
+            paired_runs = paired_differences(spec, paired, &runs, records)?;
             if paired_runs.is_empty() {
                 return Err(ChartError::NoData { title, what: format!("runs with a baseline ({})", describe_paired(paired)) });
             }
@@ -141,9 +141,10 @@ fn describe_paired(paired: &Paired) -> String {
 }
 
 /// Each run with its metric replaced by its difference from its baseline run: the finished
-/// run among `all` matching the baseline's parameters, with the same seed and `on` values.
-/// Runs without a baseline (and the baseline runs themselves) are left out.
-fn paired_differences(spec: &ChartSpec, paired: &Paired, runs: &[&RunRecord], all: &[RunRecord]) -> Vec<RunRecord> {
+/// run among `all` matching the baseline's parameters and the chart's other filters, with the
+/// same seed and `on` values. Runs without a baseline (and the baseline runs themselves) are
+/// left out; two different baselines for one run are an error naming the parameter to add.
+fn paired_differences(spec: &ChartSpec, paired: &Paired, runs: &[&RunRecord], all: &[RunRecord]) -> Result<Vec<RunRecord>> {
     let key = |r: &RunRecord| -> Option<String> {
         let mut parts = vec![r.seed.to_string()];
         for k in &paired.on {
@@ -152,22 +153,35 @@ fn paired_differences(spec: &ChartSpec, paired: &Paired, runs: &[&RunRecord], al
         Some(parts.join("|"))
     };
     let is_baseline = |r: &RunRecord| paired.baseline.iter().all(|(k, v)| param(r, k).is_some_and(|p| same(&p, v)));
-    let mut baselines: BTreeMap<String, f64> = BTreeMap::new();
-    for r in all.iter().filter(|r| r.status == RunStatus::Done && is_baseline(r)) {
-        if let (Some(k), Some(v)) = (key(r), summary_value(r, &spec.y)) {
-            baselines.entry(k).or_insert(v);
+    let other_filters = |r: &RunRecord| {
+        spec.filters.iter().filter(|(k, _)| !paired.baseline.contains_key(*k)).all(|(k, v)| param(r, k).is_some_and(|p| same(&p, v)))
+    };
+    let mut baselines: BTreeMap<String, (f64, &RunRecord)> = BTreeMap::new();
+    for r in all.iter().filter(|r| r.status == RunStatus::Done && is_baseline(r) && other_filters(r)) {
+        let (Some(k), Some(v)) = (key(r), summary_value(r, &spec.y)) else { continue };
+        if let Some((_, first)) = baselines.get(&k) {
+            if first.params != r.params {
+                let differs: Vec<&String> = r.params.iter().filter(|(name, value)| first.params.get(*name) != Some(*value)).map(|(name, _)| name).collect();
+                return Err(spec_error(
+                    &spec.display_title(),
+                    &format!("two baseline runs fit one run (they differ in {}): add it to `on` or filter it", differs.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+                ));
+            }
+            continue;
         }
+        baselines.insert(k, (v, r));
     }
-    runs.iter()
+    Ok(runs
+        .iter()
         .filter(|r| !is_baseline(r))
         .filter_map(|r| {
-            let base = baselines.get(&key(r)?)?;
+            let (base, _) = baselines.get(&key(r)?)?;
             let value = summary_value(r, &spec.y)?;
             let mut diff = (*r).clone();
             diff.summary.insert(spec.y.clone(), value - base);
             Some(diff)
         })
-        .collect()
+        .collect())
 }
 
 fn spec_error(title: &str, message: &str) -> ChartError {

@@ -224,3 +224,15 @@ fn a_paired_chart_plots_each_runs_difference_from_its_own_baseline_seed() {
     assert!(chart.note.contains("paired by seed"), "{}", chart.note);
     assert!(render_svg(&chart, Size::default()).unwrap().contains("<svg"));
 }
+
+#[test]
+fn a_paired_chart_refuses_an_ambiguous_baseline() {
+    let (_dir, store, records) = fixture();
+    // Not pairing on strength: each wise_ft run would fit finetune runs of three strengths.
+    let spec = ChartSpec::new(ChartKind::Bars, "generality").with_filter("method", "wise_ft").paired_against("method", "finetune", &[]);
+    let err = prepare(&spec, &records, Some(&store)).unwrap_err().to_string();
+    assert!(err.contains("strength"), "{err}");
+    // Filtering one strength makes it unambiguous.
+    let spec = spec.with_filter("strength", 2);
+    assert_eq!(prepare(&spec, &records, Some(&store)).unwrap().series[0].points[0].n, 4);
+}

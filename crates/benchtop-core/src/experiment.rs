@@ -319,18 +319,22 @@ impl Experiment {
         Ok(plans)
     }
 
-    /// Each value alone, so an error points at the exact value (a sweep list item included).
+    /// `[params]` together, then each sweep value on top of them, so an error points at the
+    /// exact value (a sweep list item included). A cross-check that fails only because of
+    /// another sweep key's default is left to `plan`, which resolves whole sweep points.
     fn check_each_value(&self, study: &dyn StudyObject) -> Result<(), ExperimentError> {
-        for (key, value) in &self.params {
-            let single = Map::from_iter([(key.clone(), value.clone())]);
-            if let Err(problems) = study.resolve(&single) {
-                return Err(self.problem_error(&problems));
-            }
+        if let Err(problems) = study.resolve(&self.params) {
+            return Err(self.problem_error(&problems));
         }
         for (key, values) in &self.sweep {
             for (i, value) in values.iter().enumerate() {
-                let single = Map::from_iter([(key.clone(), value.clone())]);
-                if let Err(problems) = study.resolve(&single) {
+                let mut single = self.params.clone();
+                single.insert(key.clone(), value.clone());
+                let problems: Vec<ParamProblem> = match study.resolve(&single) {
+                    Ok(_) => Vec::new(),
+                    Err(all) => all.into_iter().filter(|p| &p.key == key).collect(),
+                };
+                if !problems.is_empty() {
                     let mut e = self.problem_error(&problems);
                     if let Some((_, items)) = self.sweep_spans.get(key) {
                         if let Some(span) = items.get(i) {

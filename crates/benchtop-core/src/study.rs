@@ -137,22 +137,24 @@ impl<S: Study> StudyObject for S {
             return Err(problems);
         }
         let typed = typed::<S::Params>(raw, &infos)?;
-        let cross = typed.check();
+        let Ok(Value::Object(mut map)) = serde_json::to_value(&typed) else {
+            return Err(vec![ParamProblem::new("", "parameters do not serialise to an object")]);
+        };
+        // Parameters the setting does not read go back to their defaults first, so a
+        // cross-check never refuses a value the run ignores.
+        let defaults = params::defaults_of::<S::Params>();
+        for key in typed.unused() {
+            if let Some(d) = defaults.get(key) {
+                map.insert(key.to_owned(), d.clone());
+            }
+        }
+        let normal: S::Params = serde_json::from_value(Value::Object(map.clone()))
+            .map_err(|e| vec![ParamProblem::new("", format!("parameters do not round-trip: {e}"))])?;
+        let cross = normal.check();
         if !cross.is_empty() {
             return Err(cross);
         }
-        match serde_json::to_value(&typed) {
-            Ok(Value::Object(mut map)) => {
-                let defaults = params::defaults_of::<S::Params>();
-                for key in typed.unused() {
-                    if let Some(d) = defaults.get(key) {
-                        map.insert(key.to_owned(), d.clone());
-                    }
-                }
-                Ok(map)
-            }
-            _ => Err(vec![ParamProblem::new("", "parameters do not serialise to an object")]),
-        }
+        Ok(map)
     }
 
     fn run_json(&self, ctx: &RunContext, raw: &Map<String, Value>) -> Result<Summary, StudyError> {

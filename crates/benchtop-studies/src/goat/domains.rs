@@ -157,7 +157,9 @@ pub fn covertype_by_water(seed: u64, n: usize, test: usize, given: usize) -> Res
         shape: [1, 1, Covertype::WIDTH],
         classes: 7,
         source: domain(&source_rows, distance(&source_rows)),
-        // The source block's rows beyond the first n, when there are any; else the source itself.
+        // The source block's rows beyond the first n, when there are any; else the source
+        // itself (at n = 2,000 the block has no spare rows: source accuracy is then training
+        // accuracy, and the study's docs say so).
         source_test: {
             let rest = take(&order[..src_end], usize::MAX, 11);
             let held: Vec<usize> = rest[n.min(rest.len())..].to_vec();

@@ -251,8 +251,8 @@ impl Study for Goat {
         let model = source_model(ctx, p, &setting, encoder, &source_key, &device)?;
         let mut summary = Summary::new();
         // Which digits a domain holds also depends on the test set's size (the given domains
-        // are drawn after it): features and plans are keyed by it too.
-        let data_key = source_key.clone().param("test_points", p.test_points);
+        // are drawn after it), and its names round the angle: both join the key.
+        let data_key = source_key.clone().param("test_points", p.test_points).param("rotation_deg", p.rotation_deg);
         let encode = |d: &Domain| features(ctx, &model, encoder, d, &setting, &data_key, &device);
         let source_test = encode(&setting.source_test)?;
         let target_test = encode(&setting.target_test)?;

@@ -88,3 +88,18 @@ fn real_intermediate_domains_help_gradual_self_training_beats_direct_self_traini
     assert!(gains.iter().all(|g| *g > 0.0), "gradual beats direct self-training in every seed: {gains:?}");
     assert!(mean > 0.03, "by more than 3 points on average: {gains:?}");
 }
+
+#[test]
+fn a_value_is_checked_with_the_rest_of_the_file_and_ignored_values_pass() {
+    let registry = crate::registry();
+    // 10 domains of 500 digits fit in the bundled 20,000; of 2,000 (the default) they would not.
+    let fits = "name = \"g\"\nstudy = \"goat\"\n[params]\npoints_per_domain = 500\n[sweep]\ngiven_domains = [0, 8]\n";
+    assert!(benchtop_core::Experiment::parse(fits, "g.toml").unwrap().plan(&registry).is_ok());
+    let too_many = "name = \"g\"\nstudy = \"goat\"\n[sweep]\ngiven_domains = [0, 8]\n";
+    let err = benchtop_core::Experiment::parse(too_many, "g.toml").unwrap().plan(&registry).unwrap_err();
+    assert_eq!((err.line, err.key.as_deref()), (4, Some("sweep.given_domains")), "{err}");
+    // self_train does not read given_domains: 8 is no problem for it.
+    let ignored = "name = \"g\"\nstudy = \"goat\"\n[params]\nmethod = \"self_train\"\ngiven_domains = 8\n";
+    let plans = benchtop_core::Experiment::parse(ignored, "g.toml").unwrap().plan(&registry).unwrap();
+    assert_eq!(plans[0].params["given_domains"], serde_json::json!(0));
+}
