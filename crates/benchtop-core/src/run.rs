@@ -132,6 +132,15 @@ impl fmt::Display for Backend {
     }
 }
 
+fn finite_only<S: serde::Serializer>(summary: &Summary, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(summary.iter().filter(|(_, v)| v.is_finite()))
+}
+
+fn skip_nulls<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Summary, D::Error> {
+    let raw: BTreeMap<String, Option<f64>> = serde::Deserialize::deserialize(d)?;
+    Ok(raw.into_iter().filter_map(|(k, v)| Some((k, v?))).collect())
+}
+
 /// A run's summary: its final scalar per metric.
 pub type Summary = BTreeMap<String, f64>;
 
@@ -167,6 +176,9 @@ pub struct RunRecord {
     pub params: serde_json::Map<String, serde_json::Value>,
     /// The sweep point alone: the keys that vary across this experiment's runs.
     pub sweep_point: BTreeMap<String, serde_json::Value>,
+    /// Finite values only: JSON has no NaN (serde writes it as null, which would not read
+    /// back), so a non-finite value is left out on write and a null skipped on read.
+    #[serde(serialize_with = "finite_only", deserialize_with = "skip_nulls")]
     pub summary: Summary,
     /// The error message of a failed run.
     pub error: Option<String>,

@@ -29,6 +29,26 @@ fn a_run_record_round_trips() {
     assert_eq!(found.id, r.id);
 }
 
+/// JSON has no NaN: a study's non-finite summary value must not make the record unreadable
+/// (it once did, and with it every listing of the store).
+#[test]
+fn a_non_finite_summary_value_is_left_out_and_the_record_still_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let r = record("e", 1);
+    store.create_runs(std::slice::from_ref(&r)).unwrap();
+    store
+        .update_run(r.id, |r| {
+            r.summary.insert("accuracy".into(), 0.5);
+            r.summary.insert("nothing_kept".into(), f64::NAN);
+            r.summary.insert("overflow".into(), f64::INFINITY);
+        })
+        .unwrap();
+    let back = store.run(r.id).unwrap();
+    assert_eq!(back.summary.into_iter().collect::<Vec<_>>(), vec![("accuracy".to_owned(), 0.5)]);
+    assert_eq!(store.runs(&Default::default()).unwrap().len(), 1);
+}
+
 #[test]
 fn a_series_reads_back_in_step_order_and_apart_from_similar_names() {
     let dir = tempfile::tempdir().unwrap();
