@@ -12,12 +12,13 @@ pub mod logistic;
 pub mod lora;
 pub mod minilm;
 pub mod nets;
+pub mod reward;
 
 use benchtop_core::Registry;
 
 /// Every study of this build.
 pub fn registry() -> Registry {
-    Registry::new().with(isr::Isr).with(goat::Goat).with(cfa::Cfa).with(forgetting::Forgetting)
+    Registry::new().with(isr::Isr).with(goat::Goat).with(cfa::Cfa).with(forgetting::Forgetting).with(reward::ssrm::Ssrm).with(reward::armorm::Armorm)
 }
 
 /// A ready-made experiment shipped in the binary, so the app offers it wherever it runs.
@@ -41,6 +42,12 @@ pub fn presets() -> &'static [Preset] {
         Preset { file: "goat-quick.toml", source: include_str!("../../../experiments/goat-quick.toml") },
         Preset { file: "goat-rotating-digits.toml", source: include_str!("../../../experiments/goat-rotating-digits.toml") },
         Preset { file: "goat-covertype.toml", source: include_str!("../../../experiments/goat-covertype.toml") },
+        Preset { file: "ssrm-quick.toml", source: include_str!("../../../experiments/ssrm-quick.toml") },
+        Preset { file: "ssrm-hh.toml", source: include_str!("../../../experiments/ssrm-hh.toml") },
+        Preset { file: "ssrm-controlled.toml", source: include_str!("../../../experiments/ssrm-controlled.toml") },
+        Preset { file: "armorm-quick.toml", source: include_str!("../../../experiments/armorm-quick.toml") },
+        Preset { file: "armorm-finegrained.toml", source: include_str!("../../../experiments/armorm-finegrained.toml") },
+        Preset { file: "armorm-controlled.toml", source: include_str!("../../../experiments/armorm-controlled.toml") },
     ];
     PRESETS
 }
