@@ -635,8 +635,12 @@ impl Study for Armorm {
     fn default_charts(&self) -> Vec<ChartSpec> {
         vec![
             ChartSpec { better: Some(Better::Higher), ..ChartSpec::new(ChartKind::Bars, "test_accuracy").with_title("Test accuracy on held-out questions") },
+            ChartSpec::new(ChartKind::MetricVsParam, "test_accuracy")
+                .with_x("noise")
+                .paired_against("method", "bradley_terry", &["noise"])
+                .with_title("Test accuracy minus the plain Bradley-Terry model's, same seed, against the label noise (controlled)"),
             ChartSpec::new(ChartKind::Curves, "gate_weight")
-                .with_title("Mean gate weight per objective over test questions (step 0 relevance, 1 factuality, 2 completeness; 3 the preference expert of armorm_bt)"),
+                .with_title("Mean gate weight per expert: 0 relevance, 1 factuality, 2 completeness, 3 preference"),
             ChartSpec::new(ChartKind::Bars, "gate_recovery").with_title("Gate recovery: correlation with the hidden mixture (controlled)"),
             ChartSpec::new(ChartKind::Bars, "utility_correlation").with_title("Spearman correlation with the hidden utility (controlled)"),
         ]

@@ -287,10 +287,16 @@ impl Study for Ssrm {
                     .with_filter("threshold", d.threshold)
                     .with_title("Test accuracy against the labelled fraction (threshold 0.8)")
             },
+            ChartSpec::new(ChartKind::MetricVsParam, "test_accuracy")
+                .with_x("labeled_fraction")
+                .with_filter("threshold", d.threshold)
+                .paired_against("method", "supervised", &["labeled_fraction"])
+                .with_title("Gain over labelled-only training, same seed, against the labelled fraction (threshold 0.8)"),
             ChartSpec::new(ChartKind::MetricVsParam, "pseudo_label_accuracy")
                 .with_x("threshold")
-                .with_filter("labeled_fraction", d.labeled_fraction)
-                .with_title("Accuracy of the kept pseudo-labels against the threshold (last round)"),
+                .with_group("labeled_fraction")
+                .with_filter("method", "ssrm")
+                .with_title("SSRM: accuracy of the kept pseudo-labels against the threshold, per labelled fraction (last round)"),
             ChartSpec::new(ChartKind::Curves, "ece")
                 .with_filter("labeled_fraction", d.labeled_fraction)
                 .with_filter("threshold", d.threshold)
