@@ -8,6 +8,7 @@ pub mod grid;
 pub mod isr;
 pub mod ot;
 pub mod preference;
+pub mod quiz;
 pub mod tabular;
 pub mod transforms;
 

@@ -185,26 +185,42 @@ impl MiniLm {
         let batches: Vec<&[usize]> = order.chunks(BATCH).collect();
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(batches.len()).max(1);
         let progress = std::sync::Mutex::new((0usize, on_batch));
+        // Set by the first thread that fails (or is cancelled), so the others stop too.
+        let stop = std::sync::atomic::AtomicBool::new(false);
         let parts = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
                 .map(|t| {
-                    let (ids, batches, progress) = (&ids, &batches, &progress);
+                    let (ids, batches, progress, stop) = (&ids, &batches, &progress, &stop);
                     scope.spawn(move || -> Result<Vec<(usize, Vec<f32>)>, StudyError> {
                         let mut mine = Vec::new();
-                        for chunk in batches.iter().skip(t).step_by(threads) {
-                            let rows: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
-                            mine.extend(chunk.iter().copied().zip(self.embed_batch(&rows)?));
-                            let mut p = progress.lock().map_err(|_| failed("a progress callback panicked"))?;
-                            p.0 += chunk.len();
-                            let done = p.0;
-                            (p.1)(done)?;
+                        let mut step = || -> Result<(), StudyError> {
+                            for chunk in batches.iter().skip(t).step_by(threads) {
+                                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                                    return Err(StudyError::Cancelled);
+                                }
+                                let rows: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
+                                mine.extend(chunk.iter().copied().zip(self.embed_batch(&rows)?));
+                                let mut p = progress.lock().map_err(|_| failed("a progress callback panicked"))?;
+                                p.0 += chunk.len();
+                                let done = p.0;
+                                (p.1)(done)?;
+                            }
+                            Ok(())
+                        };
+                        let outcome = step();
+                        if outcome.is_err() {
+                            stop.store(true, std::sync::atomic::Ordering::Relaxed);
                         }
-                        Ok(mine)
+                        outcome.map(|()| mine)
                     })
                 })
                 .collect();
             workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err(failed("an embedding thread panicked")))).collect::<Vec<_>>()
         });
+        // A real failure wins over the cancellations it caused in the other threads.
+        if let Some(e) = parts.iter().filter_map(|p| p.as_ref().err()).find(|e| !matches!(e, StudyError::Cancelled)) {
+            return Err(failed(e));
+        }
         let mut out = vec![Vec::new(); texts.len()];
         for part in parts {
             for (i, e) in part? {

@@ -140,6 +140,8 @@ struct Pair {
 }
 
 struct Prepared {
+    /// The encoder the features came from (hashed when MiniLM was asked for and missing).
+    encoder: Encoder,
     answers: Vec<Answer>,
     /// Standardised prompt embeddings, one per question.
     prompts: Vec<Vec<f32>>,
@@ -164,6 +166,7 @@ pub fn finegrained_texts(questions: &[QaQuestion]) -> Vec<&str> {
 fn prepare(ctx: &RunContext, p: &ArmormParams) -> Result<Prepared, StudyError> {
     let questions = finegrained_qa().map_err(|e| StudyError::Failed(e.to_string()))?;
     let vectors: TextVectors = embed(ctx, super::Corpus::FinegrainedQa.name(), &finegrained_texts(&questions), p.encoder)?;
+    let encoder = vectors.encoder;
     let seed = ctx.seed();
     let mut order: Vec<usize> = (0..questions.len()).collect();
     order.shuffle(&mut benchtop_data::rng(seed, 100));
@@ -258,6 +261,7 @@ fn prepare(ctx: &RunContext, p: &ArmormParams) -> Result<Prepared, StudyError> {
         }
     }
     Ok(Prepared {
+        encoder,
         answers,
         prompts,
         questions: questions.into_iter().map(|q| q.question).collect(),
@@ -328,11 +332,11 @@ fn predict(w: &(Vec<f64>, f64), x: &[f32]) -> f64 {
 
 /// The ridge penalties tried for each objective.
 const ALPHAS: [f64; 6] = [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0];
-/// Verbosity decorrelation's target: |Spearman(r - lambda v, v)| at most this.
+/// Verbosity decorrelation's target: Spearman(r - lambda v, v) at most this.
 pub const DECORRELATION_TARGET: f64 = 0.03;
 
-/// The smallest lambda >= 0 with Spearman(r - lambda v, v) <= target (bisection; the
-/// correlation falls as lambda grows). 0 when r is already that uncorrelated with v.
+/// The smallest lambda >= 0 with Spearman(r - lambda v, v) <= target, signed (bisection; the
+/// correlation falls as lambda grows). 0 when r is already at or below the target.
 pub fn decorrelate(r: &[f64], v: &[f64], target: f64) -> f64 {
     let corr = |l: f64| spearman(&r.iter().zip(v).map(|(r, v)| r - l * v).collect::<Vec<_>>(), v);
     if corr(0.0) <= target {
@@ -394,7 +398,43 @@ struct Outcome {
     gates: Option<Vec<Vec<f64>>>,
 }
 
+/// Folds of the training questions for cross-fitting `armorm_bt`'s preference expert.
+const EXPERT_FOLDS: usize = 3;
+
+/// The plain model as an expert for the gate, cross-fitted: each training question's answers
+/// get rewards from a model that did not see that question's pairs (trained on the other
+/// folds, with the penalty the full cross-validation chose), test answers from the model
+/// trained on all training questions. Rewards the expert fitted itself would look better to
+/// the gate than they are on new questions.
+fn cross_fitted_bradley_terry(ctx: &RunContext, d: &Prepared, device: &Device) -> Result<(Outcome, Vec<f64>), StudyError> {
+    let (outcome, mut rewards, l2) = bradley_terry_fit(ctx, d, device, None)?;
+    let fitted: Vec<usize> = d.train.iter().chain(&d.validation).copied().collect();
+    for fold in 0..EXPERT_FOLDS {
+        let held: Vec<usize> = fitted.iter().enumerate().filter(|(i, _)| i % EXPERT_FOLDS == fold).map(|(_, q)| *q).collect();
+        let rest: Vec<usize> = fitted.iter().enumerate().filter(|(i, _)| i % EXPERT_FOLDS != fold).map(|(_, q)| *q).collect();
+        let (_, fold_rewards, _) = bradley_terry_fit(ctx, d, device, Some((&rest, l2)))?;
+        for &q in &held {
+            for j in 0..4 {
+                rewards[q * 4 + j] = fold_rewards[q * 4 + j];
+            }
+        }
+    }
+    Ok((outcome, rewards))
+}
+
 fn bradley_terry_run(ctx: &RunContext, d: &Prepared, device: &Device) -> Result<(Outcome, Vec<f64>), StudyError> {
+    let (outcome, rewards, _) = bradley_terry_fit(ctx, d, device, None)?;
+    Ok((outcome, rewards))
+}
+
+/// The plain model trained on the training questions' pairs (or on `only` questions with a
+/// given penalty), its test outcome, every answer's reward and the penalty used.
+fn bradley_terry_fit(
+    ctx: &RunContext,
+    d: &Prepared,
+    device: &Device,
+    only: Option<(&[usize], f64)>,
+) -> Result<(Outcome, Vec<f64>, f64), StudyError> {
     let dim = d.answers[0].features.len();
     let split = |qs: &[usize]| {
         let keep: std::collections::HashSet<usize> = qs.iter().copied().collect();
@@ -406,18 +446,27 @@ fn bradley_terry_run(ctx: &RunContext, d: &Prepared, device: &Device) -> Result<
         }
         (c, groups)
     };
-    let fitted: Vec<usize> = d.train.iter().chain(&d.validation).copied().collect();
+    let fitted: Vec<usize> = match only {
+        Some((qs, _)) => qs.to_vec(),
+        None => d.train.iter().chain(&d.validation).copied().collect(),
+    };
     let (train, groups) = split(&fitted);
     let (test, _) = split(&d.test);
     let options = BtOptions { steps: 300, lr: 0.01, l2: 1.0 };
     let cancelled = || ctx.is_cancelled();
-    let (l2, _) = cross_validate_l2(&train, &groups, Head::Linear, &options, ctx.seed(), device, &cancelled)?;
-    ctx.info(format!("Bradley-Terry on {} training pairs, L2 penalty {l2} by cross-validation", train.len()));
+    let l2 = match only {
+        Some((_, l2)) => l2,
+        None => {
+            let (l2, _) = cross_validate_l2(&train, &groups, Head::Linear, &options, ctx.seed(), device, &cancelled)?;
+            ctx.info(format!("Bradley-Terry on {} training pairs, L2 penalty {l2} by cross-validation", train.len()));
+            l2
+        }
+    };
     let model = bradley_terry::train(&train, Head::Linear, &BtOptions { l2, ..options }, &mut benchtop_data::rng(ctx.seed(), 103), device, &cancelled)?;
     let p = bradley_terry::probabilities(&model, &test, device)?;
     let rows: Vec<f32> = d.answers.iter().flat_map(|a| a.features.iter().copied()).collect();
     let rewards: Vec<f64> = bradley_terry::rewards(&model, &rows, dim, device)?.into_iter().map(f64::from).collect();
-    Ok((Outcome { accuracy: accuracy(&p, &test.target), utility_correlation: None, gates: None }, rewards))
+    Ok((Outcome { accuracy: accuracy(&p, &test.target), utility_correlation: None, gates: None }, rewards, l2))
 }
 
 /// Stage 1's outcome: each answer's decorrelated, unit-spread objective rewards, with what
@@ -495,14 +544,18 @@ fn stage_one(d: &Prepared) -> StageOne {
     StageOne { rewards, correlations, metrics, notes }
 }
 
+/// Bump when stage 1's computation changes, so cached results of the old one are not reused.
+const STAGE_ONE_VERSION: u32 = 1;
+
 fn cached_stage_one(ctx: &RunContext, p: &ArmormParams, d: &Prepared) -> Result<StageOne, StudyError> {
     let key = CacheKey::new("armorm", "stage_one", ctx.seed())
+        .param("version", STAGE_ONE_VERSION)
         .param("labels", serde_json::to_value(p.labels).unwrap_or_default())
         .param("rating_noise", p.rating_noise)
         .param("verbosity_bias", p.verbosity_bias)
         .param("mixture_sharpness", p.mixture_sharpness)
         .param("test_fraction", p.test_fraction)
-        .param("encoder", serde_json::to_value(p.encoder).unwrap_or_default());
+        .param("encoder", serde_json::to_value(d.encoder).unwrap_or_default());
     let bytes = ctx.cached(&key, || serde_json::to_vec(&stage_one(d)).map_err(|e| StudyError::Failed(format!("stage 1: {e}"))))?;
     serde_json::from_slice(&bytes).map_err(|e| StudyError::Failed(format!("the cached stage 1: {e}")))
 }
@@ -518,7 +571,7 @@ fn armorm_run(ctx: &RunContext, p: &ArmormParams, d: &Prepared, device: &Device,
     let fitted_q: std::collections::HashSet<usize> = d.train.iter().chain(&d.validation).copied().collect();
     let fitted_answers: Vec<usize> = (0..d.answers.len()).filter(|&i| fitted_q.contains(&d.answers[i].question)).collect();
     if p.method == ArmormMethod::ArmormBt {
-        let (plain, r) = bradley_terry_run(ctx, d, device)?;
+        let (plain, r) = cross_fitted_bradley_terry(ctx, d, device)?;
         ctx.info(format!("the Bradley-Terry expert alone: test accuracy {:.3}", plain.accuracy));
         let scale = spread(&fitted_answers.iter().map(|&i| r[i]).collect::<Vec<_>>());
         for (row, v) in rewards.iter_mut().zip(&r) {

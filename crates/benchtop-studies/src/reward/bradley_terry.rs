@@ -164,6 +164,15 @@ pub fn cross_validate_l2(
     device: &Device,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<(f64, Vec<f64>), StudyError> {
+    let folds_used = (0..FOLDS).filter(|f| group.iter().any(|g| g % FOLDS == *f)).count();
+    if folds_used < 2 {
+        // Every prompt in one fold: nothing to validate on.
+        return Err(StudyError::Failed(format!(
+            "cannot cross-validate the L2 penalty: the {} labelled pairs come from prompts that all fall in one fold; \
+             label more prompts or set regularisation = \"fixed\"",
+            data.len()
+        )));
+    }
     let mut scores = Vec::new();
     for &l2 in &L2_GRID {
         let (mut total, mut n) = (0.0, 0usize);
@@ -219,7 +228,8 @@ pub fn accuracy(p: &[f64], target: &[f32]) -> f64 {
 /// max(p, 1 - p) into `bins` equal-width bins over [0.5, 1]; the size-weighted mean of
 /// |accuracy - mean confidence| per bin.
 pub fn ece(p: &[f64], target: &[f32], bins: usize) -> f64 {
-    let mut sums = vec![(0usize, 0.0f64, 0.0f64); bins.max(1)]; // (count, confidence, right)
+    let bins = bins.max(1);
+    let mut sums = vec![(0usize, 0.0f64, 0.0f64); bins]; // (count, confidence, right)
     for (p, t) in p.iter().zip(target) {
         let confidence = p.max(1.0 - p);
         let bin = (((confidence - 0.5) * 2.0 * bins as f64) as usize).min(bins - 1);

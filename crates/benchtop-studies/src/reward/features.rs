@@ -156,10 +156,19 @@ pub fn embed(ctx: &RunContext, corpus: &str, texts: &[&str], encoder: Encoder) -
     if hashes.len() != texts.len() {
         return Err(StudyError::Failed(format!("{corpus}: two distinct texts share a 64-bit hash")));
     }
+    // The texts themselves (a changed corpus of the same size recomputes) and, for MiniLM, the
+    // weights file (BENCHTOP_MINILM may point at another) are part of the key.
+    let texts_fingerprint = hashes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| (h ^ x).wrapping_mul(0x0100_0000_01b3));
+    let weights_fingerprint = match encoder {
+        Encoder::Minilm => weights_path().map_or(Ok(String::new()), |p| weights_fingerprint(&p))?,
+        Encoder::Hashed => String::new(),
+    };
     let key = CacheKey::new("reward", "embeddings", 0)
         .param("corpus", corpus)
         .param("texts", texts.len() as u64)
-        .param("encoder", encoder.name());
+        .param("texts_fingerprint", format!("{texts_fingerprint:016x}"))
+        .param("encoder", encoder.name())
+        .param("weights", weights_fingerprint);
     let bytes = ctx.cached(&key, || {
         let vectors = match encoder {
             Encoder::Hashed => texts.iter().map(|t| hashed_vector(t)).collect(),
@@ -186,6 +195,18 @@ pub fn embed(ctx: &RunContext, corpus: &str, texts: &[&str], encoder: Encoder) -
         return Err(StudyError::Failed(format!("the cached embeddings of {corpus} lack {:?}", t.chars().take(40).collect::<String>())));
     }
     Ok(vectors)
+}
+
+/// The weights file's size and a hash of its first megabyte: enough to tell two files apart
+/// without reading 90 MB on every run.
+fn weights_fingerprint(path: &std::path::Path) -> Result<String, StudyError> {
+    use std::io::Read as _;
+    let failed = |e: std::io::Error| StudyError::Failed(format!("{}: {e}", path.display()));
+    let size = std::fs::metadata(path).map_err(failed)?.len();
+    let mut head = Vec::with_capacity(1 << 20);
+    std::fs::File::open(path).map_err(failed)?.take(1 << 20).read_to_end(&mut head).map_err(failed)?;
+    let h = head.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3));
+    Ok(format!("{size}:{h:016x}"))
 }
 
 /// A response's features given its prompt: `[e(y), e(x) * e(y)]`. The product lets a linear

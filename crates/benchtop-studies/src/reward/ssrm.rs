@@ -34,7 +34,7 @@ pub enum SsrmMethod {
     /// Beyond the paper: curriculum labelling (Cascante-Bonilla et al., 2021). Round r admits
     /// the r / (rounds + 1) most confident share of the pool whatever the confidence, so a
     /// well-calibrated (hence rarely confident) model still teaches; each round retrains
-    /// from the same initialisation on labelled + admitted pairs.
+    /// afresh on labelled + admitted pairs.
     Curriculum,
 }
 
@@ -327,6 +327,8 @@ impl Study for Ssrm {
             Ok(l2)
         };
         let labelled_l2 = choose_l2(&data.labelled.data, &data.labelled.group, "labelled")?;
+        // Each training starts afresh from its own seeded initialisation (stream 85 + round);
+        // with the linear head the objective is convex, so the start does not matter.
         let fit_with = |train: &Comparisons, round: u32, l2: f64| -> Result<RewardNet, StudyError> {
             let options = BtOptions { l2, ..options };
             bradley_terry::train(train, p.head, &options, &mut benchtop_data::rng(ctx.seed(), 85 + round as u64), &device, &cancelled)
@@ -380,11 +382,11 @@ impl Study for Ssrm {
                     if kept_accuracy.is_finite() {
                         ctx.log_metric("pseudo_label_accuracy", round as u64, kept_accuracy);
                     }
+                    let right_share = if kept.is_empty() { "none to check".to_owned() } else { format!("{:.1}% right", 100.0 * kept_accuracy) };
                     ctx.info(format!(
-                        "round {round}: kept {} of {} pseudo-labels ({:.1}% right); test accuracy {:.3}, ECE {:.3}",
+                        "round {round}: kept {} of {} pseudo-labels ({right_share}); test accuracy {:.3}, ECE {:.3}",
                         kept.len(),
                         data.pool.data.len(),
-                        100.0 * kept_accuracy,
                         last.accuracy,
                         last.ece
                     ));
