@@ -97,9 +97,14 @@ impl TextVectors {
     }
 }
 
-/// FNV-1a, 64 bit: a stable hash (std's is randomised per process).
+/// FNV-1a, 64 bit, over `bytes`: a stable hash (std's is randomised per process).
+fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A text's stable 64-bit hash.
 pub fn text_hash(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    fnv1a(text.bytes())
 }
 
 /// The hashed n-gram featuriser: each lower-cased word and word bigram adds ±1 to one of
@@ -158,7 +163,7 @@ pub fn embed(ctx: &RunContext, corpus: &str, texts: &[&str], encoder: Encoder) -
     }
     // The texts themselves (a changed corpus of the same size recomputes) and, for MiniLM, the
     // weights file (BENCHTOP_MINILM may point at another) are part of the key.
-    let texts_fingerprint = hashes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| (h ^ x).wrapping_mul(0x0100_0000_01b3));
+    let texts_fingerprint = fnv1a(hashes.iter().flat_map(|h| h.to_le_bytes()));
     let weights_fingerprint = match encoder {
         Encoder::Minilm => weights_path().map_or(Ok(String::new()), |p| weights_fingerprint(&p))?,
         Encoder::Hashed => String::new(),
@@ -205,8 +210,7 @@ fn weights_fingerprint(path: &std::path::Path) -> Result<String, StudyError> {
     let size = std::fs::metadata(path).map_err(failed)?.len();
     let mut head = Vec::with_capacity(1 << 20);
     std::fs::File::open(path).map_err(failed)?.take(1 << 20).read_to_end(&mut head).map_err(failed)?;
-    let h = head.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3));
-    Ok(format!("{size}:{h:016x}"))
+    Ok(format!("{size}:{:016x}", fnv1a(head)))
 }
 
 /// A response's features given its prompt: `[e(y), e(x) * e(y)]`. The product lets a linear
