@@ -254,6 +254,23 @@ pub fn run_detail(app: State<'_, App>, id: String) -> Reply<RunDetail> {
     })
 }
 
+/// Ask a finished DPA run's trained policy for `angle_deg` on `question`: `n` sampled
+/// responses with their length (and gold helpfulness when the question is the testbed's).
+// async: sampling takes a moment; the window stays responsive.
+#[tauri::command(async)]
+pub fn steer_policy(app: State<'_, App>, id: String, question: String, angle_deg: f64, n: Option<usize>, seed: Option<u64>) -> Reply<Vec<benchtop_studies::alignment::dpa::Steered>> {
+    let id = parse_ids(&[id])?[0];
+    let file = benchtop_studies::alignment::dpa::POLICY_FILE;
+    let weights = app
+        .store
+        .artifacts(id)
+        .map_err(text)?
+        .into_iter()
+        .find(|a| a.name == file)
+        .ok_or_else(|| format!("run {id} has no trained policy ({file}); only finished dpa runs can be steered"))?;
+    benchtop_studies::alignment::dpa::steer(&weights.path, &question, angle_deg, n.unwrap_or(4), 1.0, seed.unwrap_or(0)).map_err(text)
+}
+
 /// One metric series of a run, in step order, downsampled (LTTB, extremes kept) to at most
 /// `max_points` (default 2,000) so a 100k-step series stays cheap to send.
 // async: runs off the main thread, so a large store or report never freezes the window.

@@ -47,6 +47,7 @@ fn run() -> anyhow::Result<()> {
             commands::delete_runs,
             commands::run_detail,
             commands::run_series,
+            commands::steer_policy,
             commands::render_chart,
             commands::export,
         ])

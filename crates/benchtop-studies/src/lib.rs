@@ -3,6 +3,7 @@
 //!
 //! A study sees only [`benchtop_core::RunContext`]: never the store, the UI or a terminal.
 
+pub mod alignment;
 pub mod cfa;
 pub mod device;
 pub mod forgetting;
@@ -19,6 +20,8 @@ use benchtop_core::Registry;
 /// Every study of this build.
 pub fn registry() -> Registry {
     Registry::new().with(isr::Isr).with(goat::Goat).with(cfa::Cfa).with(forgetting::Forgetting).with(reward::ssrm::Ssrm).with(reward::armorm::Armorm)
+        .with(alignment::online_rlhf::OnlineRlhf)
+        .with(alignment::dpa::Dpa)
 }
 
 /// A ready-made experiment shipped in the binary, so the app offers it wherever it runs.
@@ -48,6 +51,10 @@ pub fn presets() -> &'static [Preset] {
         Preset { file: "armorm-quick.toml", source: include_str!("../../../experiments/armorm-quick.toml") },
         Preset { file: "armorm-finegrained.toml", source: include_str!("../../../experiments/armorm-finegrained.toml") },
         Preset { file: "armorm-controlled.toml", source: include_str!("../../../experiments/armorm-controlled.toml") },
+        Preset { file: "online-rlhf-quick.toml", source: include_str!("../../../experiments/online-rlhf-quick.toml") },
+        Preset { file: "online-rlhf.toml", source: include_str!("../../../experiments/online-rlhf.toml") },
+        Preset { file: "dpa-quick.toml", source: include_str!("../../../experiments/dpa-quick.toml") },
+        Preset { file: "dpa.toml", source: include_str!("../../../experiments/dpa.toml") },
     ];
     PRESETS
 }

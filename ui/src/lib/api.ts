@@ -167,6 +167,14 @@ export function errorText(e: unknown): string {
   return JSON.stringify(e);
 }
 
+/** One response of a steered DPA policy (`steer_policy`). */
+export interface Steered {
+  text: string;
+  words: number;
+  /** Gold helpfulness (0 or 1) when the question is one of the testbed's. */
+  helpfulness: number | null;
+}
+
 export const api = {
   info: () => invoke<Info>('info'),
   studies: () => invoke<Study[]>('studies'),
@@ -183,6 +191,8 @@ export const api = {
   runDetail: (id: string) => invoke<RunDetail>('run_detail', { id }),
   runSeries: (id: string, name: string, maxPoints?: number) =>
     invoke<[number, number][]>('run_series', { id, name, maxPoints }),
+  steerPolicy: (id: string, question: string, angleDeg: number, n?: number, seed?: number) =>
+    invoke<Steered[]>('steer_policy', { id, question, angleDeg, n, seed }),
   renderChart: (spec: ChartSpec, ids: string[], width?: number, height?: number) =>
     invoke<string>('render_chart', { spec, ids, width, height }),
   export: (ids: string[], path: string, title: string, charts?: ChartSpec[]) =>
