@@ -16,7 +16,7 @@ use rand::Rng as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::policy::Policy;
+use super::policy::{Policy, Weighting};
 use super::{SftOptions, Testbed, csv_field, direction_prefix, fine_tune, floats, mean, sample_texts, sft_policy, write_artifact};
 use crate::device::training_device;
 
@@ -60,6 +60,10 @@ pub struct DpaParams {
     pub epochs_per_iteration: u32,
     #[schemars(range(min = 0.00001, max = 0.1))]
     pub lr: f64,
+    /// How the fine-tuning loss averages over the kept answers' tokens. `per_response` is
+    /// beyond the paper: every kept answer counts the same, so short answers kept for brevity
+    /// are not outweighed by long ones kept for length.
+    pub loss_weighting: Weighting,
     /// Words per unit of the verbosity reward.
     #[schemars(range(min = 1.0, max = 100.0))]
     pub verbosity_unit: f64,
@@ -85,6 +89,7 @@ impl Default for DpaParams {
             directions_per_prompt: 2,
             epochs_per_iteration: 2,
             lr: 1e-3,
+            loss_weighting: Weighting::PerToken,
             verbosity_unit: 10.0,
             sft_epochs: 30,
             correct_share: 0.6,
@@ -126,6 +131,7 @@ fn trained_policy(ctx: &RunContext, bed: &Testbed, p: &DpaParams, device: &burn:
         .param("directions_per_prompt", p.directions_per_prompt)
         .param("epochs_per_iteration", p.epochs_per_iteration)
         .param("lr", p.lr)
+        .param("loss_weighting", serde_json::to_value(p.loss_weighting).unwrap_or_default())
         .param("verbosity_unit", p.verbosity_unit)
         .param("sft_epochs", p.sft_epochs)
         .param("correct_share", p.correct_share)
@@ -179,7 +185,7 @@ fn trained_policy(ctx: &RunContext, bed: &Testbed, p: &DpaParams, device: &burn:
             ctx.log_metric("kept_helpfulness", it as u64 + 1, mean(help));
             ctx.log_metric("kept_verbosity", it as u64 + 1, mean(words));
             let steps = p.epochs_per_iteration as usize * kept.len().div_ceil(super::BATCH);
-            policy = fine_tune(ctx, policy, &kept, steps, p.lr, &mut rng, device, "rsf_loss")?;
+            policy = fine_tune(ctx, policy, &kept, steps, p.lr, &mut rng, p.loss_weighting, device, "rsf_loss")?;
             ctx.info(format!("iteration {}: fine-tuned on {} kept responses", it + 1, kept.len()));
         }
         Ok(policy.values()?.iter().flat_map(|v| v.to_le_bytes()).collect())

@@ -17,7 +17,7 @@ use rand::Rng as _;
 use rand::seq::SliceRandom;
 
 use crate::logistic::host;
-use policy::{Policy, TokenBatch};
+use policy::{Policy, TokenBatch, Weighting};
 
 /// The words a DPA prefix is made of: `<h0>`..`<h10>` for the helpfulness weight and
 /// `<v-10>`..`<v10>` for the verbosity weight, in tenths.
@@ -128,7 +128,7 @@ pub fn sft_policy(ctx: &RunContext, bed: &Testbed, options: &SftOptions, device:
         }
         ctx.info(format!("supervised fine-tuning on {} responses to {} questions", examples.len(), bed.questions.len()));
         let steps = options.epochs as usize * examples.len().div_ceil(BATCH);
-        let trained = fine_tune(ctx, fresh(), &examples, steps, SFT_LR, &mut rng, device, "sft_loss")?;
+        let trained = fine_tune(ctx, fresh(), &examples, steps, SFT_LR, &mut rng, Weighting::PerToken, device, "sft_loss")?;
         Ok(trained.values()?.iter().flat_map(|v| v.to_le_bytes()).collect())
     })?;
     fresh().with_values(&floats(&bytes)?, device)
@@ -151,6 +151,7 @@ pub fn fine_tune(
     steps: usize,
     lr: f64,
     rng: &mut benchtop_data::Rng,
+    weighting: Weighting,
     device: &Device,
     metric: &str,
 ) -> Result<Policy, StudyError> {
@@ -168,7 +169,7 @@ pub fn fine_tune(
         }
         let idx: Vec<usize> = order.drain(..BATCH.min(examples.len())).collect();
         let pairs: Vec<(&[u32], &[u32])> = idx.iter().map(|&i| (examples[i].0.as_slice(), examples[i].1.as_slice())).collect();
-        let loss = model.sft_loss(&TokenBatch::new(&pairs), device);
+        let loss = model.sft_loss(&TokenBatch::new(&pairs), weighting, device);
         total += host(loss.clone())?.first().copied().unwrap_or(f32::NAN) as f64;
         count += 1;
         let grads = GradientsParams::from_grads(loss.backward(), &model);

@@ -13,6 +13,8 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, log_softmax, softmax};
 use rand::Rng as _;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::logistic::host;
 use crate::nets::{linear, tensor};
@@ -25,6 +27,19 @@ pub const FEED_FORWARD: usize = 128;
 pub const MAX_LEN: usize = 64;
 /// Id of `<pad>` (the testbed vocabulary puts the specials first).
 pub const PAD: u32 = 0;
+
+/// How a fine-tuning batch's token losses are averaged.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Weighting {
+    /// Over every response token of the batch (the usual): a 30-word answer weighs 15 times
+    /// a 2-token one.
+    #[default]
+    PerToken,
+    /// Over each response's tokens first, then over responses: every kept answer weighs the
+    /// same, however long.
+    PerResponse,
+}
 
 #[derive(Module, Debug)]
 pub struct Block {
@@ -131,11 +146,20 @@ impl Policy {
         (logp * weight).sum_dim(1).reshape([b])
     }
 
-    /// The mean next-token cross-entropy over the batch's response tokens (supervised
-    /// fine-tuning's loss).
-    pub fn sft_loss(&self, batch: &TokenBatch, device: &Device) -> Tensor<1> {
-        let tokens: f32 = batch.weight.iter().sum();
-        self.sequence_logprob(batch, device).sum().neg().div_scalar(tokens.max(1.0))
+    /// Supervised fine-tuning's loss: next-token cross-entropy on the response tokens, averaged
+    /// over all tokens of the batch or per response first (see [`Weighting`]).
+    pub fn sft_loss(&self, batch: &TokenBatch, weighting: Weighting, device: &Device) -> Tensor<1> {
+        let logp = self.sequence_logprob(batch, device);
+        match weighting {
+            Weighting::PerToken => {
+                let tokens: f32 = batch.weight.iter().sum();
+                logp.sum().neg().div_scalar(tokens.max(1.0))
+            }
+            Weighting::PerResponse => {
+                let per_row: Vec<f32> = batch.weight.chunks(batch.len - 1).map(|w| 1.0 / w.iter().sum::<f32>().max(1.0)).collect();
+                (logp * tensor(per_row, [batch.rows], device)).mean().neg()
+            }
+        }
     }
 
     /// Every weight, in the module's visiting order.

@@ -76,6 +76,25 @@ fn the_sft_policy_samples_parse_and_are_mostly_well_formed() {
 }
 
 #[test]
+fn per_response_weighting_counts_every_answer_once() {
+    use policy::Weighting;
+    let device = device();
+    let bed = Testbed::new(0, 0.25).unwrap();
+    let policy = Policy::new(bed.vocab.len(), &mut benchtop_data::rng(2, 1), &device);
+    let prompt = bed.prompt("what is 3 plus 4 ?", &[]).unwrap();
+    let (a, b) = (bed.response("7 .").unwrap(), bed.response("8 .").unwrap());
+    let long = bed.response("sure ! the answer is 7 . happy to help .").unwrap();
+    let loss = |pairs: &[(&[u32], &[u32])], w| crate::logistic::host(policy.sft_loss(&TokenBatch::new(pairs), w, &device)).unwrap()[0];
+    let same = [(prompt.as_slice(), a.as_slice()), (prompt.as_slice(), b.as_slice())];
+    assert!((loss(&same, Weighting::PerToken) - loss(&same, Weighting::PerResponse)).abs() < 1e-5, "equal lengths: the same loss");
+    // Unequal lengths: per response = the mean of each answer's own per-token loss.
+    let mixed = [(prompt.as_slice(), a.as_slice()), (prompt.as_slice(), long.as_slice())];
+    let own = (loss(&mixed[..1], Weighting::PerToken) + loss(&mixed[1..], Weighting::PerToken)) / 2.0;
+    assert!((loss(&mixed, Weighting::PerResponse) - own).abs() < 1e-4);
+    assert!((loss(&mixed, Weighting::PerToken) - own).abs() > 1e-3);
+}
+
+#[test]
 fn direction_prefixes_encode_both_weights() {
     assert_eq!(direction_prefix(0.0), ["<h10>".to_owned(), "<v0>".to_owned()]);
     assert_eq!(direction_prefix(-45.0), ["<h7>".to_owned(), "<v-7>".to_owned()]);
