@@ -1,6 +1,7 @@
 // End to end, in the real app window, as a user would: Library -> launch isr-quick -> Runs
 // until every run is done -> Compare shows the study's charts -> a run's page -> Report
-// exports HTML. Drives benchtop-app through tauri-driver (WebKitWebDriver) under Xvfb, on a
+// exports HTML -> a quick DPA launch, whose trained policy answers from the run view.
+// Drives benchtop-app through tauri-driver (WebKitWebDriver) under Xvfb, on a
 // temporary store. Saves a screenshot of every screen under $E2E_OUT (default
 // target/e2e). With --bench it also prints cold start, idle RSS and RSS while four runs train.
 import { spawn, execFileSync } from 'node:child_process';
@@ -134,6 +135,44 @@ try {
   if (/<script|https?:\/\/(?!www\.w3\.org)/.test(html)) fail('the report is not self-contained');
   await shot('5-report');
 
+  // Steer: a quick DPA launch, then ask one of its trained policies from the run view.
+  await (await browser.$('[data-screen="library"]')).click();
+  const dpa = await browser.$('[data-experiment="shipped:dpa-quick.toml"]');
+  await dpa.waitForDisplayed({ timeout: 10_000 });
+  await dpa.click();
+  const launchDpa = await browser.$('#launch');
+  await browser.waitUntil(async () => (await launchDpa.isEnabled()) && /Launch 4 runs/.test(await launchDpa.getText()), {
+    timeout: 20_000,
+    timeoutMsg: 'the Launch button never offered the 4 DPA runs',
+  });
+  await launchDpa.click();
+  await counts.waitForDisplayed({ timeout: 10_000 });
+  await browser.waitUntil(
+    async () => {
+      const total = await counts.getAttribute('data-total');
+      return (total === '4' || total === '22') && (await counts.getAttribute('data-done')) === total;
+    },
+    { timeout: 240_000, interval: 1000, timeoutMsg: `the DPA runs did not finish: ${await counts.getText()}` },
+  );
+  let opened = false;
+  for (const row of await browser.$$('tr.run')) {
+    if ((await row.getText()).includes('dpa-quick')) {
+      await (await row.$('button.link')).click();
+      opened = true;
+      break;
+    }
+  }
+  if (!opened) fail('no dpa-quick run in the Runs table');
+  const steer = await browser.$('#steer');
+  await steer.waitForDisplayed({ timeout: 10_000 });
+  await (await browser.$('#steer input[aria-label="Question"]')).setValue('how many legs does a spider have ?');
+  await (await browser.$('#steer button')).click();
+  await browser.waitUntil(async () => (await browser.$$('#steer .answers li')).length === 4, {
+    timeout: 60_000,
+    timeoutMsg: 'the trained policy gave no answers',
+  });
+  await shot('6-steer');
+
   if (bench) {
     // Four runs training at once: launch the full ISR preset (225 runs) with 4 workers.
     await (await browser.$('[data-screen="library"]')).click();
@@ -156,7 +195,7 @@ try {
     console.log(lines.join('\n'));
     writeFileSync(join(out, 'bench.txt'), lines.join('\n') + '\n');
   }
-  console.log('e2e: the path Library -> Runs -> Compare -> Run -> Report works');
+  console.log('e2e: the path Library -> Runs -> Compare -> Run -> Report -> Steer works');
 } catch (e) {
   // Leave what the window showed, for whoever reads the failure.
   if (browser) {

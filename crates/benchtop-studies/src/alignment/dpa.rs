@@ -279,10 +279,28 @@ impl Study for Dpa {
     }
 
     fn default_charts(&self) -> Vec<ChartSpec> {
+        let token = serde_json::to_value(Weighting::PerToken).unwrap_or_default();
         vec![
-            ChartSpec { better: Some(Better::Higher), ..ChartSpec::new(ChartKind::Scatter, "helpfulness").with_x("verbosity").with_title("Helpfulness against verbosity (words) reached at each angle") },
-            ChartSpec::new(ChartKind::MetricVsParam, "verbosity").with_x("angle_deg").with_title("Verbosity (words) against the angle asked for"),
-            ChartSpec::new(ChartKind::MetricVsParam, "helpfulness").with_x("angle_deg").with_title("Helpfulness against the angle asked for"),
+            ChartSpec {
+                better: Some(Better::Higher),
+                ..ChartSpec::new(ChartKind::Scatter, "helpfulness")
+                    .with_x("verbosity")
+                    .with_filter("loss_weighting", token.clone())
+                    .with_title("Helpfulness against verbosity (words) reached at each angle")
+            },
+            ChartSpec::new(ChartKind::MetricVsParam, "verbosity")
+                .with_x("angle_deg")
+                .with_filter("loss_weighting", token.clone())
+                .with_title("Verbosity (words) against the angle asked for"),
+            ChartSpec::new(ChartKind::MetricVsParam, "helpfulness")
+                .with_x("angle_deg")
+                .with_filter("loss_weighting", token)
+                .with_title("Helpfulness against the angle asked for"),
+            ChartSpec::new(ChartKind::MetricVsParam, "verbosity")
+                .with_x("angle_deg")
+                .with_group("loss_weighting")
+                .with_filter("method", "dpa")
+                .with_title("DPA: verbosity against the angle, per loss weighting"),
         ]
     }
 
