@@ -68,11 +68,16 @@ impl Testbed {
         for w in prefix {
             ids.push(self.vocab.id(w).ok_or_else(|| StudyError::Failed(format!("the vocabulary lacks {w}")))?);
         }
-        let words = self
-            .vocab
-            .encode(question)
-            .ok_or_else(|| StudyError::InvalidParams(format!("the prompt {question:?} uses a word the policy does not know")))?;
-        ids.extend(words);
+        for w in quiz::words(question) {
+            let id = self.vocab.id(w).ok_or_else(|| {
+                StudyError::InvalidParams(format!(
+                    "the policy does not know the word {w:?} in {question:?}; it knows the quiz's words (sums and differences up to {}, legs and colours of: {})",
+                    quiz::MAX_OPERAND,
+                    quiz::ANIMALS.iter().map(|a| a.0).collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            ids.push(id);
+        }
         ids.push(self.sep);
         Ok(ids)
     }

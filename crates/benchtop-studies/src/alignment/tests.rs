@@ -143,5 +143,6 @@ fn dpa_answers_get_longer_as_the_verbosity_weight_grows_at_one_helpfulness_level
     let answers = dpa::steer(&weights, "What is 7 plus 5?", 45.0, 3, 1.0, 0).unwrap();
     assert_eq!(answers.len(), 3);
     assert!(answers.iter().all(|a| a.helpfulness.is_some()), "a testbed question is scored");
-    assert!(dpa::steer(&weights, "what is a zebra ?", 0.0, 1, 1.0, 0).is_err(), "unknown words are refused");
+    let refused = dpa::steer(&weights, "what is a zebra ?", 0.0, 1, 1.0, 0).unwrap_err().to_string();
+    assert!(refused.contains("\"zebra\""), "the unknown word is named: {refused}");
 }
