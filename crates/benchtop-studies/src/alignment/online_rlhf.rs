@@ -489,6 +489,8 @@ impl Study for OnlineRlhf {
             ("verbosity".to_owned(), last.verbosity),
             ("format".to_owned(), last.format),
             ("sft_gold_reward".to_owned(), start.gold_reward),
+            ("sft_helpfulness".to_owned(), start.helpfulness),
+            ("sft_verbosity".to_owned(), start.verbosity),
             ("gold_gain".to_owned(), last.gold_reward - start.gold_reward),
             ("proxy_accuracy".to_owned(), proxy_accuracy),
             ("pairs".to_owned(), mean(pair_counts.iter().map(|&c| c as f64))),
