@@ -399,14 +399,7 @@ fn pretrained(ctx: &RunContext, p: &ForgettingParams, data: &Data, device: &Devi
         })?;
         Ok(trained.values()?.iter().flat_map(|v| v.to_le_bytes()).collect())
     })?;
-    floats(&bytes)
-}
-
-fn floats(bytes: &[u8]) -> Result<Vec<f32>, StudyError> {
-    if bytes.len() % 4 != 0 {
-        return Err(StudyError::Failed("a cached model is not whole floats".into()));
-    }
-    Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    crate::nets::floats(&bytes)
 }
 
 /// Plain fine-tuning's weights, cached per seed and fine-tuning settings: one fine-tuning
@@ -425,7 +418,7 @@ fn finetuned(ctx: &RunContext, p: &ForgettingParams, data: &Data, pre: &[f32], d
         let values = regularised_finetune(ctx, &plain, data, &model, device, &|_, _| Ok((0.0, 0.0)))?;
         Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect())
     })?;
-    floats(&bytes)
+    crate::nets::floats(&bytes)
 }
 
 /// Fine-tuning with the method's pull toward the pre-trained model (none for `finetune`).

@@ -28,6 +28,14 @@ pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Devi
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
+/// Little-endian f32 values from a cached or saved model's bytes.
+pub fn floats(bytes: &[u8]) -> Result<Vec<f32>, StudyError> {
+    if bytes.len() % 4 != 0 {
+        return Err(StudyError::Failed("a saved model's length is not a whole number of floats".into()));
+    }
+    Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
 pub fn linear(rng: &mut ChaCha8Rng, d_in: usize, d_out: usize, device: &Device) -> Linear {
     let mut layer = LinearConfig::new(d_in, d_out).init(device);
     layer.weight = Param::from_tensor(tensor(uniform(rng, d_in * d_out, d_in), [d_in, d_out], device));

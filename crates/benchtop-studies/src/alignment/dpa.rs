@@ -17,7 +17,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::policy::{Policy, Weighting};
-use super::{SftOptions, Testbed, csv_field, direction_prefix, fine_tune, floats, mean, sample_texts, sft_policy, write_artifact};
+use super::{SftOptions, Testbed, csv_field, direction_prefix, fine_tune, mean, sample_texts, sft_policy, write_artifact};
 use crate::device::training_device;
 
 pub struct Dpa;
@@ -190,7 +190,7 @@ fn trained_policy(ctx: &RunContext, bed: &Testbed, p: &DpaParams, device: &burn:
         }
         Ok(policy.values()?.iter().flat_map(|v| v.to_le_bytes()).collect())
     })?;
-    template.with_values(&floats(&bytes)?, device)
+    template.with_values(&crate::nets::floats(&bytes)?, device)
 }
 
 /// What the policy does at one direction on the held-out questions.
@@ -243,7 +243,7 @@ pub fn steer(weights: &Path, question: &str, angle_deg: f64, n: usize, temperatu
     let bytes = std::fs::read(weights).map_err(|e| StudyError::Failed(format!("{}: cannot read the trained policy: {e}", weights.display())))?;
     let device = crate::device::training_device(benchtop_core::Backend::Cpu)?.inner();
     let bed = Testbed::new(0, 0.25)?;
-    let policy = Policy::new(bed.vocab.len(), &mut benchtop_data::rng(0, 0), &device).with_values(&floats(&bytes)?, &device)?;
+    let policy = Policy::new(bed.vocab.len(), &mut benchtop_data::rng(0, 0), &device).with_values(&crate::nets::floats(&bytes)?, &device)?;
     let question = question.trim().to_lowercase();
     // The testbed's text has punctuation as separate words.
     let question = question.trim_end_matches('?').trim().to_owned() + " ?";

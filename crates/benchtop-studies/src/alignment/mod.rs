@@ -136,14 +136,7 @@ pub fn sft_policy(ctx: &RunContext, bed: &Testbed, options: &SftOptions, device:
         let trained = fine_tune(ctx, fresh(), &examples, steps, SFT_LR, &mut rng, Weighting::PerToken, device, "sft_loss")?;
         Ok(trained.values()?.iter().flat_map(|v| v.to_le_bytes()).collect())
     })?;
-    fresh().with_values(&floats(&bytes)?, device)
-}
-
-pub fn floats(bytes: &[u8]) -> Result<Vec<f32>, StudyError> {
-    if bytes.len() % 4 != 0 {
-        return Err(StudyError::Failed("a saved policy is not whole floats".into()));
-    }
-    Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    fresh().with_values(&crate::nets::floats(&bytes)?, device)
 }
 
 /// `steps` minibatch AdamW steps of next-token cross-entropy on (prompt, response) pairs in
