@@ -2,15 +2,39 @@
 # Set up, then run the whole test suite: Rust unit, study-finding, CLI, crash and
 # GPU-agreement tests; the UI's logic (Vitest); and the desktop app end to end in a real
 # window under Xvfb. One package and feature selection for every cargo step, so nothing is
-# built twice.
+# built twice. Prints how long each phase took at the end, passed or not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+phases=()
+phase_start=$SECONDS
+phase_name=""
+phase() {
+  [ -n "$phase_name" ] && phases+=("$(printf '%-34s %4d s' "$phase_name" $((SECONDS - phase_start)))")
+  phase_name="$1"
+  phase_start=$SECONDS
+}
+report() {
+  local status=$?
+  phase ""
+  echo "test.sh: time per phase ($([ $status -eq 0 ] && echo passed || echo "failed, exit $status")):"
+  printf '  %s\n' "${phases[@]}"
+  printf '  %-34s %4d s\n' "total" "$SECONDS"
+}
+trap report EXIT
+
+phase "set-up (apt, npm, UI build, weights)"
 # pdflatex and booktabs let the report tests compile the LaTeX table they write; Xvfb and
 # WebKitWebDriver run the app's window for the E2E test.
 bash scripts/setup.sh texlive-latex-base texlive-latex-recommended xvfb xauth webkit2gtk-driver
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked --quiet
+phase "cargo build (tests and app)"
+cargo test --workspace --locked --no-run "$@"
+phase "cargo test"
 cargo test --workspace --locked "$@"
+phase "Vitest (UI logic)"
 (cd ui && npm test --silent)
+phase "end to end (app under Xvfb)"
 # `cargo test` built the app binary with the same selection: no second build here.
 (cd ui && xvfb-run -a node e2e/run.mjs)

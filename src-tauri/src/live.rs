@@ -79,7 +79,7 @@ impl LiveEvents {
             pending: MetricsEvent::default(),
         });
         match event {
-            RunEvent::Started { run } => {
+            RunEvent::Started { run, .. } => {
                 state.started = Instant::now();
                 let status = StatusEvent { run: *run, status: RunStatus::Running, error: None, summary: Summary::new() };
                 let _ = self.app.emit("run-status", status);

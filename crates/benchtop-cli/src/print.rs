@@ -102,6 +102,8 @@ pub fn run_detail(r: &RunRecord, series: &[(String, Vec<(u64, f64)>)], logs: &[L
     println!("status      {}{}", r.status, r.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default());
     println!("seed        {}    backend {}", r.seed, r.backend);
     println!("benchtop    {}    commit {}    host {}", p.benchtop_version, p.git_commit.as_deref().unwrap_or("-"), p.host);
+    // What the numbers depend on besides params and seed: another CPU rounds differently.
+    println!("compute     {}", p.compute.as_ref().map(|c| c.describe()).unwrap_or_else(|| "-".into()));
     println!(
         "time        {} -> {} ({})",
         p.started_at.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into()),

@@ -26,7 +26,8 @@ pub enum LogLevel {
 /// What a run tells the world while it trains, and how it ends.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum RunEvent {
-    Started { run: RunId },
+    /// The run began, on this compute (what its numbers depend on besides params and seed).
+    Started { run: RunId, compute: Option<crate::Compute> },
     Metric { run: RunId, name: String, step: u64, value: f64 },
     Log { run: RunId, level: LogLevel, text: String },
     Progress { run: RunId, done: u64, total: u64 },
@@ -39,7 +40,7 @@ impl RunEvent {
     /// The run this event belongs to.
     pub fn run(&self) -> RunId {
         match self {
-            RunEvent::Started { run }
+            RunEvent::Started { run, .. }
             | RunEvent::Metric { run, .. }
             | RunEvent::Log { run, .. }
             | RunEvent::Progress { run, .. }

@@ -19,7 +19,7 @@ pub use chart::{Better, ChartKind, ChartSpec, Paired};
 pub use context::{RunContext, RunEvent, LogLevel};
 pub use experiment::{Experiment, ExperimentDoc, ExperimentError, RunPlan, SeedSpec};
 pub use params::{ParamInfo, ParamProblem, Params};
-pub use run::{Backend, Provenance, RunId, RunRecord, RunStatus, Summary};
+pub use run::{Backend, Compute, Provenance, RunId, RunRecord, RunStatus, Summary};
 pub use stats::Aggregate;
 pub use study::{MethodInfo, Registry, Study, StudyError, StudyInfo, StudyObject};
 

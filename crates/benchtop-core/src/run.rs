@@ -156,6 +156,39 @@ pub struct Provenance {
     pub started_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
     pub duration_s: Option<f64>,
+    /// The compute the run's numbers came from, recorded when it starts (absent for runs
+    /// that never started, and for runs stored before it was recorded).
+    #[serde(default)]
+    pub compute: Option<Compute>,
+}
+
+/// What a run's numbers depend on besides (params, seed, backend). A run is bit-identical
+/// only on the same compute: another CPU's kernels take another SIMD path or cache blocking
+/// and round differently, and training amplifies the difference (a per-seed result can
+/// change sign). Runs from two machines compare as two samples, not as reruns.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Compute {
+    /// The CPU's model name (`/proc/cpuinfo`), or its architecture where no name is known.
+    pub cpu: String,
+    /// The SIMD paths the CPU kernels chose at run time: element-wise ops and reductions,
+    /// and the matrix multiply (e.g. `elementwise x86-64-v3 (AVX2); matmul FMA`).
+    pub simd: String,
+    /// Threads the CPU kernels split each op over.
+    pub threads: usize,
+    /// For a GPU run: the adapter, its graphics API and driver.
+    #[serde(default)]
+    pub gpu: Option<String>,
+}
+
+impl Compute {
+    /// One line for tables and reports: `AMD EPYC, x86-64-v3 (AVX2); matmul FMA, 2 threads`.
+    pub fn describe(&self) -> String {
+        let mut s = format!("{}, {}, {} threads", self.cpu, self.simd, self.threads);
+        if let Some(gpu) = &self.gpu {
+            s.push_str(&format!("; GPU {gpu}"));
+        }
+        s
+    }
 }
 
 /// Everything stored about one run but its series, logs and artifacts.

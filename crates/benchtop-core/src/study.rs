@@ -199,6 +199,9 @@ fn names(infos: &[ParamInfo]) -> String {
 #[derive(Clone, Default)]
 pub struct Registry {
     studies: Vec<Arc<dyn StudyObject>>,
+    /// Names the compute a backend runs on here (the crate that owns the backends knows its
+    /// kernels); the runner records it in each run's provenance.
+    compute: Option<fn(crate::Backend) -> crate::Compute>,
 }
 
 impl Registry {
@@ -211,6 +214,17 @@ impl Registry {
     pub fn with(mut self, study: impl StudyObject + 'static) -> Self {
         self.studies.push(Arc::new(study));
         self
+    }
+
+    /// Set how the compute of a backend is named for provenance (builder style).
+    pub fn with_compute_probe(mut self, probe: fn(crate::Backend) -> crate::Compute) -> Self {
+        self.compute = Some(probe);
+        self
+    }
+
+    /// The compute a run on `backend` gets in this process, where a probe is set.
+    pub fn compute(&self, backend: crate::Backend) -> Option<crate::Compute> {
+        self.compute.map(|probe| probe(backend))
     }
 
     /// The study called `name`, or an error that lists the known ones.

@@ -262,6 +262,8 @@ pub(crate) fn provenance(records: &[RunRecord]) -> ProvenanceSummary {
         ("git commit".into(), distinct(records.iter().filter_map(|r| r.provenance.git_commit.clone()))),
         ("experiment file".into(), distinct(records.iter().filter_map(|r| r.experiment_file.clone()))),
         ("host".into(), distinct(records.iter().map(|r| r.provenance.host.clone()))),
+        // Runs are bit-identical only on the same compute: name every one the runs used.
+        ("compute".into(), distinct(records.iter().filter_map(|r| r.provenance.compute.as_ref().map(|c| c.describe())))),
         ("backend".into(), distinct(records.iter().map(|r| r.backend.to_string()))),
         ("seeds".into(), seeds.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")),
         ("runs".into(), statuses),

@@ -172,7 +172,7 @@ fn run_one(store: &Store, registry: &Registry, id: RunId, tx: Sender<RunEvent>, 
     let result = registry.get(&record.study).map_err(StudyError::Failed).and_then(|study| {
         let ctx = RunContext::new(id, record.seed, record.backend, store.artifacts_dir(id), tx.clone(), cancelled)
             .with_cache(benchtop_core::ArtifactCache::new(store.path().join("cache")));
-        let _ = tx.send(RunEvent::Started { run: id });
+        let _ = tx.send(RunEvent::Started { run: id, compute: registry.compute(record.backend) });
         // A panicking study fails its own run, not the whole launch.
         std::panic::catch_unwind(AssertUnwindSafe(|| study.run_json(&ctx, &record.params)))
             .unwrap_or_else(|panic| Err(StudyError::Failed(format!("the study panicked: {}", panic_text(&panic)))))
@@ -222,11 +222,12 @@ fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEven
                     batch.artifact(*run, Artifact { name: name.clone(), path: path.clone(), bytes });
                 }
                 RunEvent::Progress { .. } => {}
-                RunEvent::Started { run } => {
+                RunEvent::Started { run, compute } => {
                     started.insert(*run, Instant::now());
                     let result = store.update_run(*run, |r| {
                         r.status = RunStatus::Running;
                         r.provenance.started_at = Some(Utc::now());
+                        r.provenance.compute = compute.clone();
                     });
                     if let Err(e) = result {
                         outcome.store_errors.push(e.to_string());

@@ -93,7 +93,13 @@ fn runner(dir: &Path, jobs: usize) -> (Runner, Arc<Store>, Arc<AtomicUsize>) {
     let store = Arc::new(Store::open(dir).unwrap());
     let toy = Toy::default();
     let most = toy.most.clone();
-    (Runner::new(store.clone(), Registry::new().with(toy), jobs), store, most)
+    let registry = Registry::new().with(toy).with_compute_probe(|backend| benchtop_core::Compute {
+        cpu: "test CPU".into(),
+        simd: format!("test paths for {backend}"),
+        threads: 3,
+        gpu: None,
+    });
+    (Runner::new(store.clone(), registry, jobs), store, most)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,6 +130,8 @@ async fn runs_finish_with_series_summary_and_provenance() {
         assert!(r.provenance.duration_s.unwrap() > 0.0);
         assert_eq!(r.provenance.benchtop_version, benchtop_core::VERSION);
         assert!(!r.provenance.host.is_empty());
+        let compute = r.provenance.compute.as_ref().expect("the compute is recorded when a run starts");
+        assert_eq!((compute.cpu.as_str(), compute.simd.as_str(), compute.threads), ("test CPU", "test paths for cpu", 3));
     }
 }
 
@@ -191,7 +199,7 @@ async fn runs_cancelled_or_deleted_while_queued_never_start() {
     let seen = started.clone();
     let outcome = runner
         .execute(ids.clone(), Cancel::new(), move |e| {
-            if let RunEvent::Started { run } = e {
+            if let RunEvent::Started { run, .. } = e {
                 seen.lock().unwrap().push(*run);
             }
         })

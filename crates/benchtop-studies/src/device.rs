@@ -1,6 +1,6 @@
 //! Picking burn's device for a run's [`Backend`].
 
-use benchtop_core::{Backend, StudyError};
+use benchtop_core::{Backend, Compute, StudyError};
 use burn::prelude::Device;
 
 /// Whether this build can train on a GPU (the cargo feature `gpu`).
@@ -24,4 +24,78 @@ fn gpu_device() -> Result<Device, StudyError> {
     Err(StudyError::Backend(
         "this Benchtop was built without GPU support; rebuild with `--features gpu` or use backend = \"cpu\"".into(),
     ))
+}
+
+/// The compute a run on `backend` gets in this process, for its provenance: the CPU model,
+/// the SIMD paths burn-flex's kernels dispatch to on it, and the threads they use. These are
+/// what makes two machines round the same run differently (see `Compute`).
+pub fn compute(backend: Backend) -> Compute {
+    Compute {
+        cpu: cpu_model(),
+        simd: simd_paths(),
+        threads: rayon::current_num_threads(),
+        gpu: match backend {
+            Backend::Cpu => None,
+            // The adapter is chosen by burn-wgpu inside the run; say which API it asks for.
+            Backend::Gpu => Some(gpu_description()),
+        },
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name") || l.starts_with("Model") || l.starts_with("Hardware"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned())
+}
+
+/// macerator's choice (element-wise ops, reductions) and gemm's f32 kernel (matmul, conv).
+/// gemm uses its FMA kernel wherever FMA exists: our build leaves its AVX-512 kernel off.
+fn simd_paths() -> String {
+    let elementwise = match format!("{:?}", macerator::Arch::detect()).as_str() {
+        "V4FP16" => "x86-64-v4 (AVX-512, FP16)".to_owned(),
+        "V4" => "x86-64-v4 (AVX-512)".to_owned(),
+        "V3" => "x86-64-v3 (AVX2)".to_owned(),
+        "V2" => "x86-64-v2 (SSE4.2)".to_owned(),
+        other => other.to_owned(),
+    };
+    #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+    let matmul = if std::arch::is_x86_feature_detected!("fma") { "FMA" } else { "scalar" };
+    #[cfg(target_arch = "aarch64")]
+    let matmul = if std::arch::is_aarch64_feature_detected!("neon") { "NEON" } else { "scalar" };
+    #[cfg(not(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64")))]
+    let matmul = "portable";
+    format!("elementwise {elementwise}; matmul {matmul}")
+}
+
+#[cfg(feature = "gpu")]
+fn gpu_description() -> String {
+    "burn-wgpu, default adapter".to_owned()
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_description() -> String {
+    "not built (no `gpu` feature)".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compute_record_names_the_cpu_its_simd_paths_and_threads() {
+        let c = compute(Backend::Cpu);
+        assert!(!c.cpu.is_empty());
+        assert!(c.simd.starts_with("elementwise ") && c.simd.contains("; matmul "), "{}", c.simd);
+        assert!(c.threads >= 1);
+        assert!(c.gpu.is_none());
+        assert!(compute(Backend::Gpu).gpu.is_some());
+        assert!(c.describe().contains(&c.cpu));
+    }
 }

@@ -22,6 +22,7 @@ pub fn registry() -> Registry {
     Registry::new().with(isr::Isr).with(goat::Goat).with(cfa::Cfa).with(forgetting::Forgetting).with(reward::ssrm::Ssrm).with(reward::armorm::Armorm)
         .with(alignment::online_rlhf::OnlineRlhf)
         .with(alignment::dpa::Dpa)
+        .with_compute_probe(device::compute)
 }
 
 /// A ready-made experiment shipped in the binary, so the app offers it wherever it runs.

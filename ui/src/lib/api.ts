@@ -85,7 +85,16 @@ export interface Provenance {
   started_at: string | null;
   ended_at: string | null;
   duration_s: number | null;
-  [k: string]: Json;
+  compute?: Compute | null;
+  [k: string]: Json | Compute | null | undefined;
+}
+
+/** What a run's numbers depend on besides params and seed: another CPU rounds differently. */
+export interface Compute {
+  cpu: string;
+  simd: string;
+  threads: number;
+  gpu?: string | null;
 }
 
 export interface RunRecord {

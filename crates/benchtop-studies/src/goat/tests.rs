@@ -55,10 +55,15 @@ fn run(p: &GoatParams, seed: u64, cache: &std::path::Path) -> (Summary, std::pat
     (summary, ctx.artifacts_dir().to_path_buf())
 }
 
-/// The finding at a small setting: 1,000 digits per domain, the pooled encoder, 3 fixed
-/// seeds, the authors' training settings otherwise. Measured when written: gradual with two
-/// real intermediate domains (15 and 30 degrees) beat direct self-training by 10.6, 6.4 and
-/// 4.4 points.
+/// The finding at a small setting: 1,000 digits per domain, the pooled encoder, seeds 0-2,
+/// the authors' training settings otherwise: gradual self-training through two real
+/// intermediate domains (15 and 30 degrees) beats direct self-training on the target.
+///
+/// Robust on any machine: another CPU rounds differently and training amplifies it, so each
+/// seed's gain is, there, a fresh draw; the test asserts the mean of three, not every seed.
+/// Measured when written: +10.6, +6.4, +4.4 points (mean 7.1, sd 3.2; over 5 seeds at 2 given
+/// domains +9.8 ± 4.6, docs/studies/goat.md). A mean of three draws from that spread falls
+/// under +1 point with probability about 4·10⁻⁴.
 #[test]
 fn real_intermediate_domains_help_gradual_self_training_beats_direct_self_training() {
     let cache = tempfile::tempdir().unwrap();
@@ -85,8 +90,8 @@ fn real_intermediate_domains_help_gradual_self_training_beats_direct_self_traini
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let mean = gains.iter().sum::<f64>() / gains.len() as f64;
-    assert!(gains.iter().all(|g| *g > 0.0), "gradual beats direct self-training in every seed: {gains:?}");
-    assert!(mean > 0.03, "by more than 3 points on average: {gains:?}");
+    eprintln!("gradual - direct self-training, target accuracy, seeds 0-2: {gains:?}");
+    assert!(mean > 0.01, "gradual beats direct self-training by more than a point on average: {gains:?}");
 }
 
 #[test]

@@ -13,6 +13,11 @@ fn mean_test_error(method: IsrMethod, n_envs: u32) -> f64 {
     (0..3).map(|seed| run(&p, seed)["test_error"]).sum::<f64>() / 3.0
 }
 
+/// The ISR finding, over seeds 0-2. Robust on any machine by its mechanism: every model here
+/// is a logistic regression on fixed features (a convex loss, trained full-batch) and ISR-Mean's
+/// subspace is an eigen-decomposition in f64, so another CPU's rounding moves the result by
+/// rounding, not by a new draw; and each margin (0.03 around the oracle, 0.10 above it) is
+/// many times the measured spread over seeds (docs/studies/isr.md).
 #[test]
 fn isr_mean_matches_the_oracle_from_d_spu_plus_one_environments_and_erm_does_not() {
     let oracle = mean_test_error(IsrMethod::Oracle, 6);
