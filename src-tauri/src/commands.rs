@@ -24,14 +24,12 @@ fn announce(handle: &AppHandle, ids: &[RunId], status: RunStatus) {
     }
 }
 
-/// The app's state: one store, one runner, the launches in flight.
+/// The app's state: one store, one runner (which knows the runs in flight).
 pub struct App {
     store: Arc<Store>,
     registry: Registry,
     runner: Arc<Runner>,
     user_dir: PathBuf,
-    /// One per launch in flight; cancelling a run asks each.
-    cancels: Mutex<Vec<Cancel>>,
     /// Launches run one after another (their runs wait as `queued`), each on the full pool.
     launches: Arc<tokio::sync::Mutex<()>>,
 }
@@ -40,17 +38,12 @@ impl App {
     pub fn new(store: Arc<Store>, user_dir: PathBuf) -> Self {
         let registry = benchtop_studies::registry();
         let runner = Arc::new(Runner::new(store.clone(), registry.clone(), jobs()));
-        App { store, registry, runner, user_dir, cancels: Mutex::new(Vec::new()), launches: Arc::new(tokio::sync::Mutex::new(())) }
-    }
-
-    fn cancels(&self) -> std::sync::MutexGuard<'_, Vec<Cancel>> {
-        self.cancels.lock().unwrap_or_else(|p| p.into_inner())
+        App { store, registry, runner, user_dir, launches: Arc::new(tokio::sync::Mutex::new(())) }
     }
 
     /// Run `ids` in the background, streaming their events to the window.
     fn execute(&self, app: AppHandle, ids: Vec<RunId>) {
         let cancel = Cancel::new();
-        self.cancels().push(cancel.clone());
         let (runner, launches) = (self.runner.clone(), self.launches.clone());
         tauri::async_runtime::spawn(async move {
             let _turn = launches.lock().await;
@@ -148,26 +141,7 @@ pub fn launch(handle: AppHandle, app: State<'_, App>, doc: ExperimentDoc, file: 
 /// marked cancelled at once (the runner skips it), so it can be deleted or resumed now.
 #[tauri::command]
 pub fn cancel_runs(handle: AppHandle, app: State<'_, App>, ids: Vec<String>) -> Reply<()> {
-    let ids = parse_ids(&ids)?;
-    for cancel in app.cancels().iter() {
-        for id in &ids {
-            cancel.cancel(*id);
-        }
-    }
-    let mut dequeued = Vec::new();
-    for id in &ids {
-        let record = app
-            .store
-            .update_run(*id, |r| {
-                if r.status == RunStatus::Queued {
-                    r.status = RunStatus::Cancelled;
-                }
-            })
-            .map_err(text)?;
-        if record.status == RunStatus::Cancelled {
-            dequeued.push(*id);
-        }
-    }
+    let dequeued = app.runner.cancel(&parse_ids(&ids)?).map_err(text)?;
     announce(&handle, &dequeued, RunStatus::Cancelled);
     Ok(())
 }
@@ -176,20 +150,7 @@ pub fn cancel_runs(handle: AppHandle, app: State<'_, App>, ids: Vec<String>) -> 
 /// checkpoints), with the same parameters and seed.
 #[tauri::command]
 pub fn resume_runs(handle: AppHandle, app: State<'_, App>, ids: Vec<String>) -> Reply<Vec<RunId>> {
-    let mut again = Vec::new();
-    for id in parse_ids(&ids)? {
-        let record = app.store.run(id).map_err(text)?;
-        if matches!(record.status, RunStatus::Cancelled | RunStatus::Interrupted | RunStatus::Failed) {
-            app.store
-                .update_run(id, |r| {
-                    r.status = RunStatus::Queued;
-                    r.error = None;
-                    r.summary.clear();
-                })
-                .map_err(text)?;
-            again.push(id);
-        }
-    }
+    let again = app.runner.requeue(&parse_ids(&ids)?).map_err(text)?;
     if again.is_empty() {
         return Err("none of these runs can be resumed: only cancelled, interrupted or failed runs can".into());
     }
@@ -219,18 +180,13 @@ pub fn update_run_notes(app: State<'_, App>, id: String, tags: Vec<String>, note
 /// Delete runs and all their data; a run still training is left alone and named.
 #[tauri::command]
 pub fn delete_runs(app: State<'_, App>, ids: Vec<String>) -> Reply<usize> {
-    let mut busy = Vec::new();
-    let mut deleted = 0;
-    for id in parse_ids(&ids)? {
-        let record = app.store.run(id).map_err(text)?;
-        if matches!(record.status, RunStatus::Running | RunStatus::Queued) {
-            busy.push(id.to_string());
-            continue;
-        }
-        app.store.delete_run(id).map_err(text)?;
-        deleted += 1;
+    let out = app.store.delete_runs(&parse_ids(&ids)?).map_err(text)?;
+    if out.busy.is_empty() {
+        Ok(out.deleted.len())
+    } else {
+        let busy: Vec<String> = out.busy.iter().map(RunId::to_string).collect();
+        Err(format!("deleted {}; cancel these first, they are running or queued: {}", out.deleted.len(), busy.join(", ")))
     }
-    if busy.is_empty() { Ok(deleted) } else { Err(format!("deleted {deleted}; cancel these first, they are running or queued: {}", busy.join(", "))) }
 }
 
 #[derive(Serialize)]

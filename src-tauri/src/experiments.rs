@@ -9,11 +9,7 @@ use serde::Serialize;
 
 /// `BENCHTOP_EXPERIMENTS`, else `experiments/` in the platform data dir.
 pub fn user_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("BENCHTOP_EXPERIMENTS").filter(|v| !v.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    directories::ProjectDirs::from("org", "benchtop", "benchtop")
-        .map_or_else(|| PathBuf::from("experiments"), |d| d.data_dir().join("experiments"))
+    benchtop_core::paths::env_or_data_dir("BENCHTOP_EXPERIMENTS", "experiments").unwrap_or_else(|| PathBuf::from("experiments"))
 }
 
 /// An error located in a file, for the form to show beside its field.

@@ -30,7 +30,7 @@ fn fixture() -> (tempfile::TempDir, Store, Vec<RunRecord>) {
                     params,
                     experiment_file: None,
                 };
-                let mut r = RunRecord::queued(&plan, Provenance::default());
+                let mut r = plan.to_record(Provenance::default());
                 r.status = RunStatus::Done;
                 let jitter = seed as f64 * 0.01;
                 r.summary.insert("speciality".into(), 0.9 - 0.05 * strength as f64 + jitter);

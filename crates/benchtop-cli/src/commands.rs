@@ -12,7 +12,7 @@ use benchtop_core::ChartSpec;
 use benchtop_core::table::summarise_points;
 use benchtop_charts::Size;
 use benchtop_report::{ReportFormat, ReportInput, export, write_report};
-use benchtop_core::{RunEvent, RunRecord, RunStatus};
+use benchtop_core::{RunEvent, RunId, RunRecord, RunStatus};
 use benchtop_runner::{Cancel, Runner};
 use benchtop_store::{RunFilter, Store};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -182,10 +182,15 @@ pub fn delete(store_dir: Option<&Path>, run: Option<&str>, experiment: Option<&s
         }
         (None, None) => bail!("name a run or --experiment"),
     };
-    for r in &targets {
-        store.delete_run(r.id)?;
+    let ids: Vec<RunId> = targets.iter().map(|r| r.id).collect();
+    let out = store.delete_runs(&ids)?;
+    eprintln!("deleted {} run(s)", out.deleted.len());
+    if !out.busy.is_empty() {
+        // The store's rule, the app's too. Rare here: one process opens a store at a time,
+        // and opening it marks what a crashed process left queued or running interrupted.
+        let busy: Vec<String> = out.busy.iter().map(RunId::to_string).collect();
+        bail!("left {} run(s) that are queued or running; cancel them first: {}", busy.len(), busy.join(", "));
     }
-    eprintln!("deleted {} run(s)", targets.len());
     Ok(ExitCode::SUCCESS)
 }
 

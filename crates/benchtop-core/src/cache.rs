@@ -44,14 +44,15 @@ impl CacheKey {
     }
 
     fn file_name(&self) -> String {
-        format!("{}-{}-{:016x}.bin", self.study, self.stage, fnv1a(self.canonical().as_bytes()))
+        format!("{}-{}-{:016x}.bin", self.study, self.stage, fnv1a(self.canonical().bytes()))
     }
 }
 
-/// FNV-1a, 64 bits: stable across builds and platforms (std's hasher is not), and only a
-/// file name: the full key inside the entry settles any collision.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ *b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+/// FNV-1a, 64 bits: stable across builds, processes and platforms (std's hasher is not).
+/// Used for cache file names (the full key inside the entry settles any collision), entry
+/// checksums and the studies' text hashes.
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 /// Whether a lookup found a valid entry.
@@ -98,7 +99,7 @@ impl ArtifactCache {
         let len = u64::from_le_bytes(bytes[at..at + 8].try_into().map_err(|_| ())?) as usize;
         let sum = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().map_err(|_| ())?);
         let payload = &bytes[header..];
-        if payload.len() != len || fnv1a(payload) != sum {
+        if payload.len() != len || fnv1a(payload.iter().copied()) != sum {
             return Err(());
         }
         Ok(Some(payload.to_vec()))
@@ -115,7 +116,7 @@ impl ArtifactCache {
             f.write_all(&(canonical.len() as u32).to_le_bytes())?;
             f.write_all(canonical.as_bytes())?;
             f.write_all(&(payload.len() as u64).to_le_bytes())?;
-            f.write_all(&fnv1a(payload).to_le_bytes())?;
+            f.write_all(&fnv1a(payload.iter().copied()).to_le_bytes())?;
             f.write_all(payload)?;
             f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         }

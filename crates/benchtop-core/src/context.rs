@@ -11,8 +11,8 @@ use std::sync::mpsc::Sender;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::{ArtifactCache, CacheKey, CacheOutcome};
-use crate::run::{Backend, RunId, RunStatus, Summary};
-use crate::study::StudyError;
+use crate::run::{Backend, Compute, RunId, RunStatus, Summary};
+use crate::error::StudyError;
 
 /// Severity of a log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,7 +27,7 @@ pub enum LogLevel {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum RunEvent {
     /// The run began, on this compute (what its numbers depend on besides params and seed).
-    Started { run: RunId, compute: Option<crate::Compute> },
+    Started { run: RunId, compute: Option<Compute> },
     Metric { run: RunId, name: String, step: u64, value: f64 },
     Log { run: RunId, level: LogLevel, text: String },
     Progress { run: RunId, done: u64, total: u64 },
@@ -148,6 +148,12 @@ impl RunContext {
         self.cancelled.load(Ordering::Relaxed)
     }
 
+    /// `Err(Cancelled)` once the user has asked the run to stop: a training loop calls this
+    /// between steps and returns with `?`, keeping what it logged.
+    pub fn check_cancelled(&self) -> Result<(), StudyError> {
+        if self.is_cancelled() { Err(StudyError::Cancelled) } else { Ok(()) }
+    }
+
     fn send(&self, event: RunEvent) {
         // The receiver only goes away when the runner itself is gone; there is nobody
         // left to tell, and the training step must not fail because of it.
@@ -186,7 +192,9 @@ mod tests {
         let flag = Arc::new(AtomicBool::new(false));
         let ctx = RunContext::new(RunId::new(), 0, Backend::Cpu, PathBuf::new(), tx, flag.clone());
         assert!(!ctx.is_cancelled());
+        assert!(ctx.check_cancelled().is_ok());
         flag.store(true, Ordering::Relaxed);
         assert!(ctx.is_cancelled());
+        assert!(matches!(ctx.check_cancelled(), Err(StudyError::Cancelled)));
     }
 }

@@ -24,7 +24,7 @@ use serde_json::{Map, Value};
 use toml::Spanned;
 
 use crate::params::ParamProblem;
-use crate::run::Backend;
+use crate::run::{Backend, Provenance, RunId, RunRecord, RunStatus, Summary};
 use crate::study::{Registry, StudyObject};
 
 pub mod doc;
@@ -84,6 +84,31 @@ pub struct RunPlan {
     pub params: Map<String, Value>,
     pub sweep_point: BTreeMap<String, Value>,
     pub experiment_file: Option<String>,
+}
+
+impl RunPlan {
+    /// The `queued` run record this plan starts as.
+    pub fn to_record(&self, provenance: Provenance) -> RunRecord {
+        RunRecord {
+            id: RunId::new(),
+            experiment: self.experiment.clone(),
+            description: self.description.clone(),
+            study: self.study.clone(),
+            method: self.method.clone(),
+            seed: self.seed,
+            backend: self.backend,
+            status: RunStatus::Queued,
+            params: self.params.clone(),
+            sweep_point: self.sweep_point.clone(),
+            summary: Summary::new(),
+            error: None,
+            experiment_file: self.experiment_file.clone(),
+            provenance,
+            created_at: chrono::Utc::now(),
+            tags: Vec::new(),
+            notes: String::new(),
+        }
+    }
 }
 
 #[derive(Deserialize)]

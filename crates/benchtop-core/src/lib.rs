@@ -7,8 +7,10 @@
 pub mod cache;
 pub mod chart;
 pub mod context;
+pub mod error;
 pub mod experiment;
 pub mod params;
+pub mod paths;
 pub mod run;
 pub mod stats;
 pub mod study;
@@ -21,7 +23,8 @@ pub use experiment::{Experiment, ExperimentDoc, ExperimentError, RunPlan, SeedSp
 pub use params::{ParamInfo, ParamProblem, Params};
 pub use run::{Backend, Compute, Provenance, RunId, RunRecord, RunStatus, Summary};
 pub use stats::Aggregate;
-pub use study::{MethodInfo, Registry, Study, StudyError, StudyInfo, StudyObject};
+pub use error::StudyError;
+pub use study::{MethodInfo, Registry, Study, StudyInfo, StudyObject};
 
 /// Benchtop's version, recorded with every run.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -84,6 +84,25 @@ impl RunStatus {
     pub fn is_final(&self) -> bool {
         !matches!(self, RunStatus::Queued | RunStatus::Running)
     }
+
+    // The lifecycle rules, in one place: the store applies them, the runner, CLI and app
+    // call the store, and the window asks the same questions to enable its buttons.
+
+    /// Whether cancelling means anything: the run is waiting or training.
+    pub fn can_cancel(&self) -> bool {
+        matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+
+    /// Whether the run may start again from the beginning (studies keep no checkpoints): it
+    /// ended without a result. A finished run is rerun as a new run, not resumed.
+    pub fn can_resume(&self) -> bool {
+        matches!(self, RunStatus::Cancelled | RunStatus::Interrupted | RunStatus::Failed)
+    }
+
+    /// Whether the run may be deleted: only once it has ended, so nothing writes to it.
+    pub fn can_delete(&self) -> bool {
+        self.is_final()
+    }
 }
 
 impl fmt::Display for RunStatus {
@@ -225,29 +244,4 @@ pub struct RunRecord {
     /// The user's notes on this run.
     #[serde(default)]
     pub notes: String,
-}
-
-impl RunRecord {
-    /// A new `queued` run for one point of an experiment's plan.
-    pub fn queued(plan: &crate::experiment::RunPlan, provenance: Provenance) -> Self {
-        RunRecord {
-            id: RunId::new(),
-            experiment: plan.experiment.clone(),
-            description: plan.description.clone(),
-            study: plan.study.clone(),
-            method: plan.method.clone(),
-            seed: plan.seed,
-            backend: plan.backend,
-            status: RunStatus::Queued,
-            params: plan.params.clone(),
-            sweep_point: plan.sweep_point.clone(),
-            summary: Summary::new(),
-            error: None,
-            experiment_file: plan.experiment_file.clone(),
-            provenance,
-            created_at: Utc::now(),
-            tags: Vec::new(),
-            notes: String::new(),
-        }
-    }
 }

@@ -7,25 +7,9 @@ use serde_json::{Map, Value};
 
 use crate::chart::ChartSpec;
 use crate::context::RunContext;
+pub use crate::error::StudyError;
 use crate::params::{self, ParamInfo, ParamProblem, Params};
 use crate::run::Summary;
-
-/// Why a run did not finish.
-#[derive(Debug, thiserror::Error)]
-pub enum StudyError {
-    /// The user cancelled the run; what it logged so far is kept.
-    #[error("cancelled")]
-    Cancelled,
-    /// The parameters passed their schema but cannot be run (found late).
-    #[error("invalid parameters: {0}")]
-    InvalidParams(String),
-    /// The requested device cannot be used in this build or on this machine.
-    #[error("backend unavailable: {0}")]
-    Backend(String),
-    /// Anything else that went wrong inside the study.
-    #[error("{0}")]
-    Failed(String),
-}
 
 /// One method of a study.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -105,7 +105,7 @@ mod tests {
             sweep_point: point,
             experiment_file: None,
         };
-        let mut r = RunRecord::queued(&plan, Provenance::default());
+        let mut r = plan.to_record(Provenance::default());
         r.status = status;
         if let Some(e) = err {
             r.summary.insert("test_error".into(), e);

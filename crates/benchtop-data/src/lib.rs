@@ -28,6 +28,13 @@ impl DataError {
 
 pub type Result<T> = std::result::Result<T, DataError>;
 
+/// A study that cannot load its data fails, naming the file and what is wrong with it.
+impl From<DataError> for benchtop_core::StudyError {
+    fn from(e: DataError) -> Self {
+        benchtop_core::StudyError::Failed(e.to_string())
+    }
+}
+
 /// The random generator every study derives its streams from.
 pub type Rng = rand_chacha::ChaCha8Rng;
 

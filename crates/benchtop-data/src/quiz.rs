@@ -1,4 +1,4 @@
-//! A small language-policy testbed (issue 9): short questions with checkable answers,
+//! A small language-policy testbed: short questions with checkable answers,
 //! responses that differ in correctness, verbosity and form, and a programmatic gold scorer.
 //!
 //! Questions: sums and differences of small numbers ("what is 7 plus 5 ?"), and look-ups

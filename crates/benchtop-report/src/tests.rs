@@ -34,7 +34,7 @@ fn fixture() -> (tempfile::TempDir, Store, Vec<RunRecord>) {
                     sweep_point: point,
                     experiment_file: None,
                 };
-                let mut r = RunRecord::queued(&plan, Provenance { host: "lab<1>".into(), ..Provenance::default() });
+                let mut r = plan.to_record(Provenance { host: "lab<1>".into(), ..Provenance::default() });
                 r.status = RunStatus::Done;
                 r.provenance.duration_s = Some(1.0);
                 let err = if method == "erm" { 0.4 } else { 0.4 / n_envs as f64 } + seed as f64 * 0.01;

@@ -82,12 +82,56 @@ pub struct Runner {
     store: Arc<Store>,
     registry: Registry,
     jobs: usize,
+    /// Every run some launch will still start or is training, with that launch and the
+    /// run's cancel flag. A resumed run moves to its new launch (with a fresh flag), so the
+    /// launch that held it before skips it; entries leave when their run ends.
+    owners: Arc<Mutex<HashMap<RunId, Owner>>>,
+    launches: std::sync::atomic::AtomicU64,
+}
+
+struct Owner {
+    launch: u64,
+    flag: Arc<AtomicBool>,
 }
 
 impl Runner {
     /// A runner with at most `jobs` runs at a time (at least one).
     pub fn new(store: Arc<Store>, registry: Registry, jobs: usize) -> Self {
-        Runner { store, registry, jobs: jobs.max(1) }
+        Runner { store, registry, jobs: jobs.max(1), owners: Arc::default(), launches: Default::default() }
+    }
+
+    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Owner>> {
+        // A poisoned map still holds valid entries.
+        self.owners.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Cancel runs: one training stops at its next check, one still waiting in a queue is
+    /// marked `cancelled` at once (so it can be deleted or resumed now). Returns the runs
+    /// dequeued that way; runs that already ended are left as they are.
+    pub fn cancel(&self, ids: &[RunId]) -> Result<Vec<RunId>, StoreError> {
+        {
+            let owners = self.owners();
+            for id in ids {
+                if let Some(owner) = owners.get(id) {
+                    owner.flag.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        self.store.cancel_queued(ids)
+    }
+
+    /// Queue again the runs among `ids` that may be resumed (cancelled, interrupted or
+    /// failed), from the beginning, with the same parameters and seed; returns them, for
+    /// [`Runner::execute`].
+    pub fn requeue(&self, ids: &[RunId]) -> Result<Vec<RunId>, StoreError> {
+        let again = self.store.requeue(ids)?;
+        // A run cancelled while queued may still sit in its old launch's queue, with its
+        // cancel flag set: that launch must not start it (it would end cancelled at once).
+        let mut owners = self.owners();
+        for id in &again {
+            owners.remove(id);
+        }
+        Ok(again)
     }
 
     /// The default pool size: the machine's cores.
@@ -112,7 +156,7 @@ impl Runner {
                     host: host.clone(),
                     ..Provenance::default()
                 };
-                RunRecord::queued(plan, provenance)
+                plan.to_record(provenance)
             })
             .collect();
         self.store.create_runs(&records)?;
@@ -131,18 +175,34 @@ impl Runner {
         let store = self.store.clone();
         let writer = std::thread::spawn(move || write_events(&store, rx, observe));
 
+        let launch = self.launches.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut owners = self.owners();
+            for id in &runs {
+                owners.insert(*id, Owner { launch, flag: cancel.flag(*id) });
+            }
+        }
         let permits = Arc::new(Semaphore::new(self.jobs));
         let mut running = JoinSet::new();
         for id in runs {
             let Ok(permit) = permits.clone().acquire_owned().await else { break };
+            // Resumed while it waited here: a later launch runs it.
+            if !owned(&self.owners, id, launch) {
+                continue;
+            }
             if cancel.is_all_cancelled() {
+                release(&self.owners, id, launch);
                 let _ = tx.send(finished(id, Err(StudyError::Cancelled)));
                 continue;
             }
             let (store, registry, tx, flag) = (self.store.clone(), self.registry.clone(), tx.clone(), cancel.flag(id));
+            let owners = self.owners.clone();
             running.spawn_blocking(move || {
                 let _permit = permit;
-                run_one(&store, &registry, id, tx, flag);
+                if owned(&owners, id, launch) {
+                    run_one(&store, &registry, id, tx, flag);
+                    release(&owners, id, launch);
+                }
             });
         }
         while running.join_next().await.is_some() {}
@@ -151,6 +211,19 @@ impl Runner {
             store_errors: vec!["the store writer thread panicked".into()],
             ..Outcome::default()
         })
+    }
+}
+
+/// Whether `launch` still holds the run.
+fn owned(owners: &Mutex<HashMap<RunId, Owner>>, id: RunId, launch: u64) -> bool {
+    owners.lock().unwrap_or_else(|p| p.into_inner()).get(&id).is_some_and(|o| o.launch == launch)
+}
+
+/// Forget a run's owner once its launch is done with it (unless a later launch took it).
+fn release(owners: &Mutex<HashMap<RunId, Owner>>, id: RunId, launch: u64) {
+    let mut owners = owners.lock().unwrap_or_else(|p| p.into_inner());
+    if owners.get(&id).is_some_and(|o| o.launch == launch) {
+        owners.remove(&id);
     }
 }
 

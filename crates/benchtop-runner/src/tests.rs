@@ -173,6 +173,40 @@ async fn a_single_run_can_be_cancelled_alone() {
     assert_eq!(store.run(spinner).unwrap().status, RunStatus::Cancelled);
 }
 
+/// Cancel a queued run and resume it while its first launch is still busy: the first launch
+/// must leave it to the next one (its cancel flag is set there), and the next one runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_cancelled_in_the_queue_and_resumed_runs_in_its_new_launch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runner, store, _) = runner(dir.path(), 1);
+    let runner = Arc::new(runner);
+    let records = runner.enqueue(&[plan("spin", 0), plan("spin", 1)]).unwrap();
+    let (first, second) = (records[0].id, records[1].id);
+    let launch = {
+        let runner = runner.clone();
+        tokio::spawn(async move { runner.execute(vec![first, second], Cancel::new(), |_| {}).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(runner.cancel(&[second]).unwrap(), vec![second], "the queued run is dequeued");
+    assert_eq!(runner.requeue(&[second]).unwrap(), vec![second]);
+    assert!(runner.requeue(&[first]).unwrap().is_empty(), "a running run is not resumed");
+    assert!(runner.cancel(&[first]).unwrap().is_empty(), "a running run is stopped by its flag, not dequeued");
+    let outcome = launch.await.unwrap();
+    assert_eq!((outcome.cancelled, outcome.done), (1, 0), "the first launch ended only its own run");
+    let waiting = store.run(second).unwrap();
+    assert_eq!(waiting.status, RunStatus::Queued);
+    assert!(waiting.provenance.started_at.is_none(), "the first launch did not start it");
+
+    let stopper = runner.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        stopper.cancel(&[second]).unwrap();
+    });
+    let outcome = runner.execute(vec![second], Cancel::new(), |_| {}).await;
+    assert_eq!(outcome.cancelled, 1);
+    assert!(!store.series(second, "loss").unwrap().is_empty(), "the new launch trained it");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_and_panics_fail_only_their_own_run() {
     let dir = tempfile::tempdir().unwrap();

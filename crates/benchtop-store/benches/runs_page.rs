@@ -44,7 +44,7 @@ fn main() {
                 params,
                 experiment_file: None,
             };
-            let mut r = RunRecord::queued(&plan, Provenance::default());
+            let mut r = plan.to_record(Provenance::default());
             r.summary.insert("test_error".into(), ((i * 7919) % 1000) as f64 / 1000.0);
             r
         })

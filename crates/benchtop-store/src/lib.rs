@@ -134,12 +134,7 @@ impl Store {
         if let Some(dir) = explicit {
             return Ok(dir.to_path_buf());
         }
-        if let Some(dir) = std::env::var_os(STORE_ENV).filter(|v| !v.is_empty()) {
-            return Ok(PathBuf::from(dir));
-        }
-        directories::ProjectDirs::from("org", "benchtop", "benchtop")
-            .map(|d| d.data_dir().join("store"))
-            .ok_or(StoreError::NoDataDir)
+        benchtop_core::paths::env_or_data_dir(STORE_ENV, "store").ok_or(StoreError::NoDataDir)
     }
 
     /// Open (or create) the store in `dir`. Runs a crash left `queued` or `running` are
@@ -256,6 +251,76 @@ impl Store {
         change(&mut record);
         self.runs.insert(id.as_bytes(), self.encode(&record)?).map_err(self.db_err())?;
         Ok(record)
+    }
+
+    /// Change a run's record only when `change` says it did (returns true), under the same
+    /// lock as [`Store::update_run`], so a check and its write cannot interleave with another.
+    fn transition(&self, id: RunId, change: impl FnOnce(&mut RunRecord) -> bool) -> Result<bool> {
+        let _guard = self.record_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut record = self.run(id)?;
+        if !change(&mut record) {
+            return Ok(false);
+        }
+        self.runs.insert(id.as_bytes(), self.encode(&record)?).map_err(self.db_err())?;
+        Ok(true)
+    }
+
+    /// Mark the queued runs among `ids` cancelled, so the runner never starts them; returns
+    /// those. (A running run is stopped through its runner's cancel flag instead.)
+    pub fn cancel_queued(&self, ids: &[RunId]) -> Result<Vec<RunId>> {
+        let mut cancelled = Vec::new();
+        for &id in ids {
+            let changed = self.transition(id, |r| {
+                let queued = r.status == RunStatus::Queued;
+                if queued {
+                    r.status = RunStatus::Cancelled;
+                }
+                queued
+            })?;
+            if changed {
+                cancelled.push(id);
+            }
+        }
+        Ok(cancelled)
+    }
+
+    /// Queue again the runs among `ids` that may be resumed ([`RunStatus::can_resume`]),
+    /// clearing their error and summary; returns those. Their old series stay until the new
+    /// attempt writes over them.
+    pub fn requeue(&self, ids: &[RunId]) -> Result<Vec<RunId>> {
+        let mut again = Vec::new();
+        for &id in ids {
+            let changed = self.transition(id, |r| {
+                let resumable = r.status.can_resume();
+                if resumable {
+                    r.status = RunStatus::Queued;
+                    r.error = None;
+                    r.summary.clear();
+                }
+                resumable
+            })?;
+            if changed {
+                again.push(id);
+            }
+        }
+        Ok(again)
+    }
+
+    /// Delete the runs among `ids` that have ended ([`RunStatus::can_delete`]) with all their
+    /// data; the ones still queued or running are left alone and listed in `busy`.
+    pub fn delete_runs(&self, ids: &[RunId]) -> Result<Deleted> {
+        let mut out = Deleted::default();
+        for &id in ids {
+            // Held across the check and the delete, so the run cannot be requeued between.
+            let _guard = self.record_lock.lock().unwrap_or_else(|p| p.into_inner());
+            if self.run(id)?.status.can_delete() {
+                self.delete_run(id)?;
+                out.deleted.push(id);
+            } else {
+                out.busy.push(id);
+            }
+        }
+        Ok(out)
     }
 
     /// One run by id.
@@ -387,7 +452,8 @@ impl Store {
         self.path.join("artifacts").join(run.to_string())
     }
 
-    /// Remove a run and everything it logged or kept.
+    /// Remove a run and everything it logged or kept, whatever its status: front ends call
+    /// [`Store::delete_runs`], which keeps the rules.
     pub fn delete_run(&self, run: RunId) -> Result<()> {
         self.run(run)?;
         for tree in [&self.metrics, &self.series, &self.logs, &self.artifacts] {
@@ -410,6 +476,14 @@ impl Store {
     pub fn flush(&self) -> Result<()> {
         self.db.flush().map(|_| ()).map_err(self.db_err())
     }
+}
+
+/// What [`Store::delete_runs`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Deleted {
+    pub deleted: Vec<RunId>,
+    /// Still queued or running: cancel them first.
+    pub busy: Vec<RunId>,
 }
 
 fn named_key(run: RunId, name: &str) -> Vec<u8> {

@@ -14,7 +14,7 @@ fn record(experiment: &str, seed: u64) -> RunRecord {
         sweep_point: Default::default(),
         experiment_file: None,
     };
-    RunRecord::queued(&plan, Provenance::default())
+    plan.to_record(Provenance::default())
 }
 
 #[test]
@@ -249,4 +249,38 @@ fn sorting_a_column_that_mixes_numbers_and_text_is_a_total_order() {
     let page = store.run_page(&RunQuery { sort: "param.width".into(), ..RunQuery::default() }).unwrap();
     let shown: Vec<String> = page.rows.iter().map(|r| r.params["width"].to_string()).collect();
     assert_eq!(shown, ["1.5", "9", "10", "\"5x\"", "\"a\""], "numbers by value, then text");
+}
+
+#[test]
+fn lifecycle_rules_cancel_only_queued_resume_only_unfinished_and_delete_only_ended_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let runs: Vec<RunRecord> = (0..6).map(|seed| record("e", seed)).collect();
+    store.create_runs(&runs).unwrap();
+    let ids: Vec<RunId> = runs.iter().map(|r| r.id).collect();
+    let statuses = [RunStatus::Queued, RunStatus::Running, RunStatus::Done, RunStatus::Failed, RunStatus::Cancelled, RunStatus::Interrupted];
+    for (id, status) in ids.iter().zip(statuses) {
+        store
+            .update_run(*id, |r| {
+                r.status = status;
+                r.error = Some("why".into());
+                r.summary.insert("score".into(), 1.0);
+            })
+            .unwrap();
+    }
+    assert_eq!(store.cancel_queued(&ids).unwrap(), vec![ids[0]]);
+    assert_eq!(store.run(ids[0]).unwrap().status, RunStatus::Cancelled);
+    assert_eq!(store.run(ids[1]).unwrap().status, RunStatus::Running, "a running run is stopped by its runner");
+
+    // Cancelled (the dequeued one too), failed and interrupted runs go back to the queue, clean.
+    assert_eq!(store.requeue(&ids).unwrap(), vec![ids[0], ids[3], ids[4], ids[5]]);
+    let again = store.run(ids[3]).unwrap();
+    assert_eq!((again.status, again.error, again.summary.len()), (RunStatus::Queued, None, 0));
+    assert_eq!(store.run(ids[2]).unwrap().status, RunStatus::Done, "a finished run is not resumed");
+
+    let out = store.delete_runs(&ids).unwrap();
+    assert_eq!(out.deleted, vec![ids[2]]);
+    assert_eq!(out.busy, vec![ids[0], ids[1], ids[3], ids[4], ids[5]]);
+    assert!(matches!(store.run(ids[2]), Err(StoreError::NoSuchRun(_))));
+    assert!(store.run(ids[1]).is_ok(), "nothing of a busy run is lost");
 }

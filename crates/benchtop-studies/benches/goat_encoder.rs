@@ -6,7 +6,8 @@
 use std::process::Command;
 use std::time::Instant;
 
-use benchtop_studies::goat::model::{Batchable, Classifier, Encoder, EncoderKind, Head, TrainOptions, predict, train};
+use benchtop_studies::goat::model::{Classifier, Encoder, EncoderKind, Head};
+use benchtop_studies::ml::nets::{Batchable, TrainOptions, predict, train};
 use burn::prelude::*;
 use rand::Rng as _;
 

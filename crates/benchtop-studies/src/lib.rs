@@ -5,14 +5,10 @@
 
 pub mod alignment;
 pub mod cfa;
-pub mod device;
 pub mod forgetting;
 pub mod goat;
 pub mod isr;
-pub mod logistic;
-pub mod lora;
-pub mod minilm;
-pub mod nets;
+pub mod ml;
 pub mod reward;
 
 use benchtop_core::Registry;
@@ -22,7 +18,7 @@ pub fn registry() -> Registry {
     Registry::new().with(isr::Isr).with(goat::Goat).with(cfa::Cfa).with(forgetting::Forgetting).with(reward::ssrm::Ssrm).with(reward::armorm::Armorm)
         .with(alignment::online_rlhf::OnlineRlhf)
         .with(alignment::dpa::Dpa)
-        .with_compute_probe(device::compute)
+        .with_compute_probe(ml::device::compute)
 }
 
 /// A ready-made experiment shipped in the binary, so the app offers it wherever it runs.

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::policy::{Policy, Weighting};
 use super::{SftOptions, Testbed, csv_field, direction_prefix, fine_tune, mean, sample_texts, sft_policy, write_artifact};
-use crate::device::training_device;
+use crate::ml::device::training_device;
 
 pub struct Dpa;
 
@@ -47,6 +47,7 @@ pub struct DpaParams {
     /// positive angles add a wish for length, negative ones for brevity.
     #[schemars(range(min = -90.0, max = 90.0))]
     pub angle_deg: f64,
+    /// Rounds of sampling, keeping the best response by v · r, and fine-tuning on them.
     #[schemars(range(min = 1, max = 10))]
     pub iterations: u32,
     /// Responses drawn per prompt and direction, of which the best by v . r is kept.
@@ -58,6 +59,7 @@ pub struct DpaParams {
     /// Passes over the kept responses per iteration.
     #[schemars(range(min = 1, max = 20))]
     pub epochs_per_iteration: u32,
+    /// AdamW's learning rate for the rejection-sampling fine-tuning.
     #[schemars(range(min = 0.00001, max = 0.1))]
     pub lr: f64,
     /// How the fine-tuning loss averages over the kept answers' tokens. `per_response` is
@@ -67,14 +69,19 @@ pub struct DpaParams {
     /// Words per unit of the verbosity reward.
     #[schemars(range(min = 1.0, max = 100.0))]
     pub verbosity_unit: f64,
+    /// Passes over the SFT corpus before alignment (the SFT policy is cached per seed).
     #[schemars(range(min = 1, max = 100))]
     pub sft_epochs: u32,
+    /// The share of right answers among the SFT responses.
     #[schemars(range(min = 0.0, max = 1.0))]
     pub correct_share: f64,
+    /// The share of questions held out for evaluation.
     #[schemars(range(min = 0.05, max = 0.5))]
     pub test_fraction: f64,
+    /// Sampling temperature, for training and evaluation alike.
     #[schemars(range(min = 0.1, max = 2.0))]
     pub temperature: f64,
+    /// Responses sampled per held-out prompt to evaluate.
     #[schemars(range(min = 1, max = 16))]
     pub eval_samples: u32,
 }
@@ -188,9 +195,9 @@ fn trained_policy(ctx: &RunContext, bed: &Testbed, p: &DpaParams, device: &burn:
             policy = fine_tune(ctx, policy, &kept, steps, p.lr, &mut rng, p.loss_weighting, device, "rsf_loss")?;
             ctx.info(format!("iteration {}: fine-tuned on {} kept responses", it + 1, kept.len()));
         }
-        Ok(policy.values()?.iter().flat_map(|v| v.to_le_bytes()).collect())
+        Ok(crate::ml::nets::float_bytes(&policy.values()?))
     })?;
-    template.with_values(&crate::nets::floats(&bytes)?, device)
+    template.with_values(&crate::ml::nets::floats(&bytes)?, device)
 }
 
 /// What the policy does at one direction on the held-out questions.
@@ -241,9 +248,9 @@ pub struct Steered {
 /// `angle_deg`.
 pub fn steer(weights: &Path, question: &str, angle_deg: f64, n: usize, temperature: f64, seed: u64) -> Result<Vec<Steered>, StudyError> {
     let bytes = std::fs::read(weights).map_err(|e| StudyError::Failed(format!("{}: cannot read the trained policy: {e}", weights.display())))?;
-    let device = crate::device::training_device(benchtop_core::Backend::Cpu)?.inner();
+    let device = crate::ml::device::training_device(benchtop_core::Backend::Cpu)?.inner();
     let bed = Testbed::new(0, 0.25)?;
-    let policy = Policy::new(bed.vocab.len(), &mut benchtop_data::rng(0, 0), &device).with_values(&crate::nets::floats(&bytes)?, &device)?;
+    let policy = Policy::new(bed.vocab.len(), &mut benchtop_data::rng(0, 0), &device).with_values(&crate::ml::nets::floats(&bytes)?, &device)?;
     let question = question.trim().to_lowercase();
     // The testbed's text has punctuation as separate words.
     let question = question.trim_end_matches('?').trim().to_owned() + " ?";
@@ -321,7 +328,7 @@ impl Study for Dpa {
             after.helpfulness, before.helpfulness, after.verbosity, before.verbosity, after.format
         ));
 
-        let bytes: Vec<u8> = policy.values()?.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes: Vec<u8> = crate::ml::nets::float_bytes(&policy.values()?);
         write_artifact(ctx, POLICY_FILE, &bytes)?;
         let mut csv = String::from("question,angle_deg,sft_response,policy_response\n");
         for ((q, sft), (_, mine)) in before.examples.iter().zip(&after.examples) {

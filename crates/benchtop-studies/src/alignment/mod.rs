@@ -1,4 +1,4 @@
-//! Aligning a language policy with rewards (issue 9): a tiny transformer policy on the quiz
+//! Aligning a language policy with rewards: a tiny transformer policy on the quiz
 //! testbed of `benchtop_data::quiz`, its supervised fine-tuning (cached per seed), and two
 //! studies — online iterative RLHF (DPO against a learned proxy reward) and directional
 //! preference alignment (DPA).
@@ -16,7 +16,7 @@ use burn::prelude::*;
 use rand::Rng as _;
 use rand::seq::SliceRandom;
 
-use crate::logistic::host;
+use crate::ml::nets::host;
 use policy::{Policy, TokenBatch, Weighting};
 
 /// The words a DPA prefix is made of: `<h0>`..`<h10>` for the helpfulness weight and
@@ -134,9 +134,9 @@ pub fn sft_policy(ctx: &RunContext, bed: &Testbed, options: &SftOptions, device:
         ctx.info(format!("supervised fine-tuning on {} responses to {} questions", examples.len(), bed.questions.len()));
         let steps = options.epochs as usize * examples.len().div_ceil(BATCH);
         let trained = fine_tune(ctx, fresh(), &examples, steps, SFT_LR, &mut rng, Weighting::PerToken, device, "sft_loss")?;
-        Ok(trained.values()?.iter().flat_map(|v| v.to_le_bytes()).collect())
+        Ok(crate::ml::nets::float_bytes(&trained.values()?))
     })?;
-    fresh().with_values(&crate::nets::floats(&bytes)?, device)
+    fresh().with_values(&crate::ml::nets::floats(&bytes)?, device)
 }
 
 /// `steps` minibatch AdamW steps of next-token cross-entropy on (prompt, response) pairs in
@@ -179,9 +179,7 @@ pub fn fine_tune(
             }
             ctx.log_metric(metric, step as u64 + 1, mean);
             (total, count) = (0.0, 0);
-            if ctx.is_cancelled() {
-                return Err(StudyError::Cancelled);
-            }
+            ctx.check_cancelled()?;
         }
     }
     Ok(model)

@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 
 use super::policy::{Policy, TokenBatch};
 use super::{SftOptions, Testbed, csv_field, logprobs, mean, sample_texts, sft_policy, write_artifact};
-use crate::device::training_device;
-use crate::logistic::host;
-use crate::nets::tensor;
-use crate::reward::bradley_terry::{self, BtOptions, Comparisons, Head, cross_validate_l2};
+use crate::ml::device::training_device;
+use crate::ml::nets::host;
+use crate::ml::nets::tensor;
+use crate::ml::bradley_terry::{self, BtOptions, Comparisons, Head, cross_validate_l2};
 
 pub struct OnlineRlhf;
 
@@ -43,6 +43,7 @@ pub enum RlhfMethod {
 #[serde(default, deny_unknown_fields)]
 pub struct RlhfParams {
     pub method: RlhfMethod,
+    /// DPO rounds; iterative DPO samples fresh pairs from its current policy for each.
     #[schemars(range(min = 1, max = 10))]
     pub iterations: u32,
     /// DPO minibatch steps per iteration (offline DPO: the same total in one round).
@@ -55,6 +56,7 @@ pub struct RlhfParams {
     /// DPO's β: the strength of the pull toward the reference policy.
     #[schemars(range(min = 0.01, max = 10.0))]
     pub beta: f64,
+    /// AdamW's learning rate for DPO.
     #[schemars(range(min = 0.00001, max = 0.1))]
     pub lr: f64,
     /// The proxy's labels: P(a preferred) = sigmoid((gold(a) - gold(b)) / noise).
@@ -63,6 +65,7 @@ pub struct RlhfParams {
     /// Gold-labelled comparisons per training prompt the proxy learns from.
     #[schemars(range(min = 1, max = 32))]
     pub proxy_pairs_per_prompt: u32,
+    /// Passes over the SFT corpus before alignment (the SFT policy is cached per seed).
     #[schemars(range(min = 1, max = 100))]
     pub sft_epochs: u32,
     /// The share of right answers among the SFT responses.
@@ -251,9 +254,7 @@ fn dpo_train(
             }
             ctx.log_metric("dpo_loss", (first_step + step + 1) as u64, m);
             (total, count) = (0.0, 0);
-            if ctx.is_cancelled() {
-                return Err(StudyError::Cancelled);
-            }
+            ctx.check_cancelled()?;
         }
     }
     Ok(policy)

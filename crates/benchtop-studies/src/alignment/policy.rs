@@ -16,8 +16,7 @@ use rand::Rng as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::logistic::host;
-use crate::nets::{linear, tensor};
+use crate::ml::nets::{host, linear, tensor};
 
 pub const WIDTH: usize = 64;
 pub const HEADS: usize = 4;

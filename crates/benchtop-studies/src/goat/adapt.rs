@@ -5,9 +5,9 @@ use benchtop_data::ot::{Plan, interpolate, plan_from_costs};
 use burn::prelude::*;
 use rand::seq::index::sample;
 
-use crate::logistic::host;
+use crate::ml::nets::{Batchable, TrainOptions, host, predict, train};
 
-use super::model::{Batchable, Head, TrainOptions, predict, train};
+use super::model::Head;
 
 /// Encoded points of one domain on the host (`n x dim`, row-major); `labels` are the true
 /// labels where known (real domains), only ever used to score pseudo-labels.
@@ -56,7 +56,7 @@ pub fn logits(head: &Head, f: &Features, classes: usize, device: &Device) -> Res
 }
 
 fn argmax(row: &[f32]) -> u8 {
-    row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i as u8)
+    crate::ml::nets::argmax(row).unwrap_or(0) as u8
 }
 
 /// The fraction of rows the head classifies as `labels` says.
@@ -146,7 +146,7 @@ pub fn equalise(a: &Features, b: &Features, cap: usize, rng: &mut benchtop_data:
 /// The exact OT plan between equal-size `a` and `b` in feature space.
 pub fn ot_plan(a: &Features, b: &Features, device: &Device) -> Result<Plan, StudyError> {
     let costs = cost_matrix(a, b, device)?;
-    plan_from_costs(costs, a.len()).map_err(|e| StudyError::Failed(e.to_string()))
+    Ok(plan_from_costs(costs, a.len())?)
 }
 
 /// GOAT's `g` generated domains between `a` and `b` along `plan`, at t = k / (g + 1): one
@@ -187,13 +187,4 @@ pub fn plan_from_bytes(bytes: &[u8], n: usize) -> Option<Plan> {
         }
     }
     Some(Plan { assignment, cost })
-}
-
-/// f32 values as bytes and back, for cached features.
-pub fn floats_to_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-pub fn floats_from_bytes(bytes: &[u8]) -> Option<Vec<f32>> {
-    (bytes.len() % 4 == 0).then(|| bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }

@@ -56,9 +56,6 @@ impl Setting {
     }
 }
 
-fn failed(e: impl std::fmt::Display) -> StudyError {
-    StudyError::Failed(e.to_string())
-}
 
 /// Digits needed for `given` domains of `n` points and a target test set of `test`.
 pub fn digits_needed(n: usize, test: usize, given: usize) -> usize {
@@ -68,7 +65,7 @@ pub fn digits_needed(n: usize, test: usize, given: usize) -> usize {
 /// Rotating MNIST: source at 0 degrees, target at `degrees`, `given` domains at
 /// `degrees * k / (given + 1)`. Each domain has `n` digits of its own.
 pub fn rotating_digits(seed: u64, n: usize, test: usize, given: usize, degrees: f64) -> Result<Setting, StudyError> {
-    let all = mnist_all().map_err(failed)?;
+    let all = mnist_all()?;
     let needed = digits_needed(n, test, given);
     if needed > all.len() {
         return Err(StudyError::InvalidParams(format!(
@@ -112,7 +109,7 @@ pub const WATER_COLUMN: usize = 3;
 /// middle 50% is cut into `given` contiguous blocks of at most `n` rows each. Numeric columns
 /// are standardised with the source's mean and deviation (one-hot columns stay 0/1).
 pub fn covertype_by_water(seed: u64, n: usize, test: usize, given: usize) -> Result<Setting, StudyError> {
-    let data = covertype().map_err(failed)?;
+    let data = covertype()?;
     let rows = data.len();
     let mut order: Vec<usize> = (0..rows).collect();
     // Ties in distance are broken by a seeded shuffle first, so no file order leaks in.

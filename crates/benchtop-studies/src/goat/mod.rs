@@ -22,10 +22,11 @@ use burn::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::device::training_device;
+use crate::ml::device::training_device;
 use adapt::{Features, accuracy, equalise, generated, ot_plan, self_train_step};
 use domains::{Domain, Setting, covertype_by_water, digits_needed, rotating_digits};
-use model::{Batchable, Classifier, Encoder, EncoderKind, Head, TrainOptions, predict, train};
+use crate::ml::nets::{Batchable, TrainOptions, predict, train};
+use model::{Classifier, Encoder, EncoderKind, Head};
 
 /// The study's registry entry.
 pub struct Goat;
@@ -289,9 +290,7 @@ impl Study for Goat {
         ctx.log_metric("path_target_accuracy", 0, before);
         let cancelled = || ctx.is_cancelled();
         for (step, domain) in path.iter().enumerate() {
-            if ctx.is_cancelled() {
-                return Err(StudyError::Cancelled);
-            }
+            ctx.check_cancelled()?;
             let mut rng = benchtop_data::rng(ctx.seed(), 1000 + step as u64);
             let (next, report) = self_train_step(head, domain, setting.classes, p.drop_fraction, &options, &mut rng, &device, &cancelled)?;
             head = next;
@@ -351,7 +350,7 @@ fn source_model(
         let trained = train(model, |m, x| m.forward(x), &data, &options, &mut rng, device, |epoch, loss, _| {
             ctx.log_metric("source_loss", epoch as u64, loss);
             ctx.info(format!("source epoch {}: loss {loss:.4}", epoch + 1));
-            if ctx.is_cancelled() { Err(StudyError::Cancelled) } else { Ok(()) }
+            ctx.check_cancelled()
         })?;
         trained.to_bytes()
     })?;
@@ -387,8 +386,8 @@ fn features(
         encode()?
     } else {
         let key = data_key.clone().param("stage", "features").param("domain", domain.name.as_str()).param("n", domain.len());
-        let bytes = ctx.cached(&key, || Ok(adapt::floats_to_bytes(&encode()?)))?;
-        adapt::floats_from_bytes(&bytes).ok_or_else(|| StudyError::Failed("cached features are not whole floats".into()))?
+        let bytes = ctx.cached(&key, || Ok(crate::ml::nets::float_bytes(&encode()?)))?;
+        crate::ml::nets::floats(&bytes)?
     };
     let dim = x.len() / domain.len().max(1);
     Ok(Features { name: domain.name.clone(), x, dim, labels: Some(domain.labels.clone()) })

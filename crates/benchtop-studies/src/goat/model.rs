@@ -3,7 +3,7 @@
 //! (2x2 max-pool after the first two convolutions: 32 x 7 x 7 = 1,568 features), and their
 //! MLP head (Linear 128, ReLU, Linear 128, ReLU, BatchNorm, Linear to the classes).
 //!
-//! Weights come from the run's seeded generator (see [`crate::nets`]). The authors' head also
+//! Weights come from the run's seeded generator (see [`crate::ml::nets`]). The authors' head also
 //! has a 0.5 dropout before the batch norm; it is left out because its mask would come from
 //! burn's global generator, which runs training side by side share.
 
@@ -16,9 +16,7 @@ use burn::prelude::*;
 use burn::tensor::activation::relu;
 use rand_chacha::ChaCha8Rng;
 
-use crate::logistic::host;
-pub use crate::nets::{Batchable, TrainOptions, predict, train};
-use crate::nets::{linear, tensor, uniform};
+use crate::ml::nets::{host, linear, tensor, uniform};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -199,21 +197,16 @@ impl Classifier {
     pub fn to_bytes(&self) -> Result<Vec<u8>, StudyError> {
         let mut tensors = self.encoder.as_ref().map(Encoder::tensors).unwrap_or_default();
         tensors.extend(self.head.tensors());
-        let mut bytes = Vec::new();
+        let mut values = Vec::new();
         for t in tensors {
-            for v in host(t)? {
-                bytes.extend_from_slice(&v.to_le_bytes());
-            }
+            values.extend(host(t)?);
         }
-        Ok(bytes)
+        Ok(crate::ml::nets::float_bytes(&values))
     }
 
     /// Overwrite this (freshly built) classifier's weights with [`Classifier::to_bytes`]'s.
     pub fn load_bytes(mut self, bytes: &[u8], device: &Device) -> Result<Classifier, StudyError> {
-        if bytes.len() % 4 != 0 {
-            return Err(StudyError::Failed("a cached model's length is not a whole number of floats".into()));
-        }
-        let values: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let values = crate::ml::nets::floats(bytes)?;
         let mut reader = Reader { values: &values };
         if let Some(e) = &mut self.encoder {
             e.load(&mut reader, device)?;

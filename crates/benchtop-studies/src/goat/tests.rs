@@ -61,9 +61,10 @@ fn run(p: &GoatParams, seed: u64, cache: &std::path::Path) -> (Summary, std::pat
 ///
 /// Robust on any machine: another CPU rounds differently and training amplifies it, so each
 /// seed's gain is, there, a fresh draw; the test asserts the mean of three, not every seed.
-/// Measured when written: +10.6, +6.4, +4.4 points (mean 7.1, sd 3.2; over 5 seeds at 2 given
-/// domains +9.8 ± 4.6, docs/studies/goat.md). A mean of three draws from that spread falls
-/// under +1 point with probability about 4·10⁻⁴.
+/// Measured when written: +10.6, +6.4, +4.4 points; on an AMD EPYC with AVX2, +7.0, +2.0,
+/// +8.2 (the six: mean 6.4, sd 3.0; over 5 seeds at 2 given domains +9.8 ± 4.6,
+/// docs/studies/goat.md). A mean of three draws from that spread falls under +1 point with
+/// probability about 10⁻³.
 #[test]
 fn real_intermediate_domains_help_gradual_self_training_beats_direct_self_training() {
     let cache = tempfile::tempdir().unwrap();

@@ -9,8 +9,21 @@
 
 use rand::Rng as _;
 use rand_distr::{Distribution, StandardNormal};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
-use super::bradley_terry::sigmoid;
+use crate::ml::bradley_terry::sigmoid;
+
+/// Where a reward study's preference labels come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Labels {
+    /// The people's choices in the data.
+    #[default]
+    Human,
+    /// The controlled benchmark: drawn from the study's hidden objectives, with `noise`.
+    Synthetic,
+}
 
 fn gaussian(rng: &mut benchtop_data::Rng, n: usize) -> Vec<f64> {
     (0..n).map(|_| StandardNormal.sample(rng)).collect()

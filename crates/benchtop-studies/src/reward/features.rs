@@ -4,13 +4,14 @@
 
 use std::collections::HashMap;
 
+use benchtop_core::cache::fnv1a;
 use benchtop_core::{CacheKey, LogLevel, RunContext, StudyError};
-use benchtop_data::preference::PreferencePair;
+use benchtop_data::preference::{PreferencePair, QaQuestion};
 use burn::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::minilm::{MiniLm, weights_path};
+use crate::ml::minilm::{MiniLm, weights_path};
 
 /// Width of every text vector (MiniLM's; the hashed featuriser uses the same).
 pub const DIM: usize = 384;
@@ -97,11 +98,6 @@ impl TextVectors {
     }
 }
 
-/// FNV-1a, 64 bit, over `bytes`: a stable hash (std's is randomised per process).
-fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
-    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
-}
-
 /// A text's stable 64-bit hash.
 pub fn text_hash(text: &str) -> u64 {
     fnv1a(text.bytes())
@@ -131,6 +127,14 @@ pub fn hashed_vector(text: &str) -> Vec<f32> {
         v.iter_mut().for_each(|x| *x /= norm);
     }
     v
+}
+
+/// Every question and answer of FineGrained QA: the text set both reward studies embed.
+pub fn finegrained_texts(questions: &[QaQuestion]) -> Vec<&str> {
+    let mut texts: Vec<&str> = questions.iter().flat_map(|q| std::iter::once(q.question.as_str()).chain(q.answers.iter().map(String::as_str))).collect();
+    texts.sort_unstable();
+    texts.dedup();
+    texts
 }
 
 /// The distinct texts a set of pairs needs: each prompt (as [`prompt_text`]) and response.
@@ -184,7 +188,7 @@ pub fn embed(ctx: &RunContext, corpus: &str, texts: &[&str], encoder: Encoder) -
                 let total = texts.len() as u64;
                 model.embed_with_progress(texts, |done| {
                     ctx.progress(done as u64, total);
-                    if ctx.is_cancelled() { Err(StudyError::Cancelled) } else { Ok(()) }
+                    ctx.check_cancelled()
                 })?
             }
         };

@@ -45,7 +45,7 @@ fn gate_recovery_is_one_for_the_truth_and_low_for_a_constant_gate() {
 fn the_gate_follows_the_hidden_mixture_on_the_controlled_benchmark() {
     let mut recoveries = Vec::new();
     for seed in 0..3 {
-        let ctx = crate::reward::ssrm::tests::context(seed);
+        let ctx = crate::reward::test_context(seed);
         let p = ArmormParams { labels: Labels::Synthetic, method: ArmormMethod::Armorm, ..ArmormParams::default() };
         let armorm = Armorm.run(&ctx, &p).unwrap();
         let plain = Armorm.run(&ctx, &ArmormParams { method: ArmormMethod::BradleyTerry, ..p.clone() }).unwrap();

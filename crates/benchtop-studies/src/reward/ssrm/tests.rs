@@ -1,4 +1,5 @@
 use super::*;
+use crate::reward::test_context as context;
 
 #[test]
 fn the_threshold_keeps_exactly_the_pairs_above_it() {
@@ -16,15 +17,6 @@ fn the_curriculum_admits_the_most_confident_share() {
     assert_eq!(most_confident(&p, 0.5), vec![(1, 1.0), (2, 0.0), (5, 1.0)]);
     assert_eq!(most_confident(&p, 0.0), vec![]);
     assert_eq!(most_confident(&p, 1.0).len(), 6);
-}
-
-/// A run context whose cache outlives the test process: the corpus's MiniLM embeddings are
-/// computed once per machine (about 2 minutes for hh-rlhf), then read back.
-pub(crate) fn context(seed: u64) -> RunContext {
-    let (tx, _rx) = std::sync::mpsc::channel();
-    let cache = benchtop_core::ArtifactCache::new(std::env::temp_dir().join("benchtop-test-embeddings"));
-    RunContext::new(benchtop_core::RunId::new(), seed, benchtop_core::Backend::Cpu, tempfile::tempdir().unwrap().keep(), tx, Default::default())
-        .with_cache(cache)
 }
 
 /// On the controlled benchmark (20% labelled, the authors' threshold 0.8, one round, seeds

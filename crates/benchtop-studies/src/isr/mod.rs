@@ -14,8 +14,10 @@ use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::device::training_device;
-use crate::logistic::{Design, FitOptions, Irm, fit};
+pub mod logistic;
+
+use crate::ml::device::training_device;
+use logistic::{Design, FitOptions, Irm, fit};
 
 /// The study's registry entry.
 pub struct Isr;

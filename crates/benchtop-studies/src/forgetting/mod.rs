@@ -21,10 +21,10 @@ use rand::seq::SliceRandom;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::device::training_device;
-use crate::logistic::host;
-use crate::lora::LoraLinear;
-use crate::nets::{Batchable, TrainOptions, fit, linear, predict, tensor};
+use crate::ml::device::training_device;
+use crate::ml::nets::host;
+use crate::ml::lora::LoraLinear;
+use crate::ml::nets::{Batchable, TrainOptions, fit, linear, predict, tensor};
 
 /// The study's registry entry.
 pub struct Forgetting;
@@ -244,10 +244,9 @@ fn rotated(d: &Digits) -> Digits {
 }
 
 fn data(p: &ForgettingParams, seed: u64) -> Result<Data, StudyError> {
-    let failed = |e: benchtop_data::DataError| StudyError::Failed(e.to_string());
-    let broad = mnist(Mnist::TrainFirst10k).map_err(failed)?;
+    let broad = mnist(Mnist::TrainFirst10k)?;
     let (pre, _) = broad.split(p.pretrain_points as usize, &mut benchtop_data::rng(seed, 50));
-    let task = mnist(Mnist::Test).map_err(failed)?;
+    let task = mnist(Mnist::Test)?;
     let mut order: Vec<usize> = (0..task.len()).collect();
     order.shuffle(&mut benchtop_data::rng(seed, 51));
     let (n, t) = (p.finetune_points as usize, p.test_points as usize);
@@ -268,7 +267,7 @@ fn accuracy(model: &Mlp, d: &Digits, device: &Device) -> Result<f64, StudyError>
     let right = logits
         .chunks_exact(10)
         .zip(&d.labels)
-        .filter(|(row, y)| row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, _)| k as u8) == Some(**y))
+        .filter(|(row, y)| crate::ml::nets::argmax(row) == Some(**y as usize))
         .count();
     Ok(right as f64 / d.len().max(1) as f64)
 }
@@ -355,7 +354,7 @@ impl Study for Forgetting {
                     if epoch + 1 < p.ft_epochs {
                         log(epoch as u64 + 1, &m.merge())?;
                     }
-                    if ctx.is_cancelled() { Err(StudyError::Cancelled) } else { Ok(()) }
+                    ctx.check_cancelled()
                 })?;
                 trained.merge()
             }
@@ -393,13 +392,13 @@ fn pretrained(ctx: &RunContext, p: &ForgettingParams, data: &Data, device: &Devi
         let mut rng = benchtop_data::rng(ctx.seed(), 55);
         let model = Mlp::new(&mut rng, device);
         let options = TrainOptions { epochs: p.pretrain_epochs, batch_size: p.batch_size as usize, lr: 1e-3, weight_decay: 0.0, decoupled: true };
-        let trained = crate::nets::train(model, Mlp::forward, &batchable(&data.pretrain), &options, &mut rng, device, |epoch, loss, _| {
+        let trained = crate::ml::nets::train(model, Mlp::forward, &batchable(&data.pretrain), &options, &mut rng, device, |epoch, loss, _| {
             ctx.info(format!("pre-training epoch {}: loss {loss:.4}", epoch + 1));
-            if ctx.is_cancelled() { Err(StudyError::Cancelled) } else { Ok(()) }
+            ctx.check_cancelled()
         })?;
-        Ok(trained.values()?.iter().flat_map(|v| v.to_le_bytes()).collect())
+        Ok(crate::ml::nets::float_bytes(&trained.values()?))
     })?;
-    crate::nets::floats(&bytes)
+    crate::ml::nets::floats(&bytes)
 }
 
 /// Plain fine-tuning's weights, cached per seed and fine-tuning settings: one fine-tuning
@@ -416,9 +415,9 @@ fn finetuned(ctx: &RunContext, p: &ForgettingParams, data: &Data, pre: &[f32], d
     let bytes = ctx.cached(&key, || {
         let model = Mlp::from_values(pre, device)?;
         let values = regularised_finetune(ctx, &plain, data, &model, device, &|_, _| Ok((0.0, 0.0)))?;
-        Ok(values.iter().flat_map(|v| v.to_le_bytes()).collect())
+        Ok(crate::ml::nets::float_bytes(&values))
     })?;
-    crate::nets::floats(&bytes)
+    crate::ml::nets::floats(&bytes)
 }
 
 /// Fine-tuning with the method's pull toward the pre-trained model (none for `finetune`).
@@ -459,7 +458,7 @@ fn regularised_finetune(
         if epoch + 1 < p.ft_epochs {
             log(epoch as u64 + 1, m)?;
         }
-        if ctx.is_cancelled() { Err(StudyError::Cancelled) } else { Ok(()) }
+        ctx.check_cancelled()
     })?;
     trained.values()
 }

@@ -7,7 +7,7 @@ use burn::module::Param;
 use burn::nn::Linear;
 use burn::prelude::*;
 
-use crate::nets::{tensor, uniform};
+use crate::ml::nets::{tensor, uniform};
 
 /// A frozen [`Linear`] with a rank-`r` adapter.
 #[derive(Module, Debug)]
@@ -55,8 +55,8 @@ impl LoraLinear {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logistic::host;
-    use crate::nets::linear;
+    use crate::ml::nets::host;
+    use crate::ml::nets::linear;
     use burn::optim::{AdamConfig, GradientsParams};
 
     fn batch(device: &Device) -> Tensor<2> {

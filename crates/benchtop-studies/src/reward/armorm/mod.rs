@@ -9,7 +9,7 @@
 //! biased toward long answers, and preferences from a hidden prompt-dependent mixture.
 
 use benchtop_core::{Better, CacheKey, ChartKind, ChartSpec, Params, RunContext, Study, StudyError, Summary};
-use benchtop_data::preference::{Preferred, QaQuestion, finegrained_qa};
+use benchtop_data::preference::{Preferred, finegrained_qa};
 use burn::module::Param;
 use burn::nn::Linear;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
@@ -21,14 +21,12 @@ use rand_distr::{Distribution, StandardNormal};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::bradley_terry::{self, BtOptions, Comparisons, Head, accuracy, cross_validate_l2, sigmoid};
-use super::controlled::{HiddenObjectives, draw_label, spread};
-use super::features::{DIM, Encoder, TextVectors, embed, response_features, text_hash};
-use super::ssrm::Labels;
-use super::{Standardiser, pearson, spearman};
-use crate::device::training_device;
-use crate::logistic::host;
-use crate::nets::{linear, tensor};
+use crate::ml::bradley_terry::{self, BtOptions, Comparisons, Head, accuracy, cross_validate_l2, sigmoid};
+use super::controlled::{HiddenObjectives, Labels, draw_label, spread};
+use super::features::{DIM, Encoder, TextVectors, embed, finegrained_texts, response_features, text_hash};
+use crate::ml::stats::{Standardiser, pearson, spearman};
+use crate::ml::device::training_device;
+use crate::ml::nets::{host, linear, tensor};
 
 /// The study's registry entry.
 pub struct Armorm;
@@ -155,16 +153,8 @@ struct Prepared {
     pairs: Vec<Pair>,
 }
 
-/// Every question and answer of FineGrained QA: the text set both reward studies embed.
-pub fn finegrained_texts(questions: &[QaQuestion]) -> Vec<&str> {
-    let mut texts: Vec<&str> = questions.iter().flat_map(|q| std::iter::once(q.question.as_str()).chain(q.answers.iter().map(String::as_str))).collect();
-    texts.sort_unstable();
-    texts.dedup();
-    texts
-}
-
 fn prepare(ctx: &RunContext, p: &ArmormParams) -> Result<Prepared, StudyError> {
-    let questions = finegrained_qa().map_err(|e| StudyError::Failed(e.to_string()))?;
+    let questions = finegrained_qa()?;
     let vectors: TextVectors = embed(ctx, super::Corpus::FinegrainedQa.name(), &finegrained_texts(&questions), p.encoder)?;
     let encoder = vectors.encoder;
     let seed = ctx.seed();
@@ -605,9 +595,7 @@ fn armorm_run(ctx: &RunContext, p: &ArmormParams, d: &Prepared, device: &Device,
         if step % 100 == 0 || step + 1 == p.steps {
             let value = host(loss.clone())?.first().copied().unwrap_or(f32::NAN) as f64;
             ctx.log_metric("gate_loss", step as u64, value);
-            if ctx.is_cancelled() {
-                return Err(StudyError::Cancelled);
-            }
+            ctx.check_cancelled()?;
         }
         let grads = GradientsParams::from_grads(loss.backward(), &gate);
         gate = optimizer.step(lr, gate, grads);

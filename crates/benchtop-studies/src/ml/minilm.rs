@@ -14,7 +14,7 @@ use burn::tensor::activation::{gelu, softmax};
 use safetensors::SafeTensors;
 use tokenizers::Tokenizer;
 
-const TOKENIZER_GZ: &[u8] = include_bytes!("../../../assets/data/encoders/all-MiniLM-L6-v2/tokenizer.json.gz");
+const TOKENIZER_GZ: &[u8] = include_bytes!("../../../../assets/data/encoders/all-MiniLM-L6-v2/tokenizer.json.gz");
 const HIDDEN: usize = 384;
 const HEADS: usize = 12;
 const LAYERS: usize = 6;
@@ -31,11 +31,7 @@ pub const WEIGHTS_ENV: &str = "BENCHTOP_MINILM";
 /// Where the weights are: `$BENCHTOP_MINILM`, else `<data dir>/models/all-MiniLM-L6-v2/model.safetensors`
 /// (on Linux `~/.local/share/benchtop/...`), where `scripts/setup.sh` unpacks them.
 pub fn weights_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os(WEIGHTS_ENV).filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(p));
-    }
-    directories::ProjectDirs::from("org", "benchtop", "benchtop")
-        .map(|d| d.data_dir().join("models").join("all-MiniLM-L6-v2").join("model.safetensors"))
+    benchtop_core::paths::env_or_data_dir(WEIGHTS_ENV, "models/all-MiniLM-L6-v2/model.safetensors")
 }
 
 struct Linear {
@@ -87,33 +83,29 @@ pub struct MiniLm {
     device: Device,
 }
 
-fn failed(what: impl std::fmt::Display) -> StudyError {
-    StudyError::Failed(what.to_string())
-}
-
 /// The bundled tokenizer (WordPiece, lower-casing, [CLS] ... [SEP]).
 pub fn tokenizer() -> Result<Tokenizer, StudyError> {
     let mut json = Vec::new();
-    flate2::read::GzDecoder::new(TOKENIZER_GZ).read_to_end(&mut json).map_err(|e| failed(format!("the bundled tokenizer: {e}")))?;
-    let mut tokenizer = Tokenizer::from_bytes(&json).map_err(|e| failed(format!("the bundled tokenizer: {e}")))?;
+    flate2::read::GzDecoder::new(TOKENIZER_GZ).read_to_end(&mut json).map_err(|e| StudyError::failed(format!("the bundled tokenizer: {e}")))?;
+    let mut tokenizer = Tokenizer::from_bytes(&json).map_err(|e| StudyError::failed(format!("the bundled tokenizer: {e}")))?;
     // The file pads and truncates to 128; sentence-transformers truncates at 256 instead and
     // pads only within a batch, which `embed_batch` does itself.
     tokenizer.with_padding(None);
-    tokenizer.with_truncation(None).map_err(|e| failed(format!("the bundled tokenizer: {e}")))?;
+    tokenizer.with_truncation(None).map_err(|e| StudyError::failed(format!("the bundled tokenizer: {e}")))?;
     Ok(tokenizer)
 }
 
 impl MiniLm {
     /// Load the weights from `path` (a `model.safetensors` with plain BERT tensor names).
     pub fn load(path: &Path, device: &Device) -> Result<MiniLm, StudyError> {
-        let bytes = std::fs::read(path).map_err(|e| failed(format!("{}: cannot read the MiniLM weights: {e}", path.display())))?;
-        let file = SafeTensors::deserialize(&bytes).map_err(|e| failed(format!("{}: not a safetensors file: {e}", path.display())))?;
+        let bytes = std::fs::read(path).map_err(|e| StudyError::failed(format!("{}: cannot read the MiniLM weights: {e}", path.display())))?;
+        let file = SafeTensors::deserialize(&bytes).map_err(|e| StudyError::failed(format!("{}: not a safetensors file: {e}", path.display())))?;
         let get = |name: &str, dims: &[usize]| -> Result<Vec<f32>, StudyError> {
-            let t = file.tensor(name).map_err(|e| failed(format!("{}: {name}: {e}", path.display())))?;
+            let t = file.tensor(name).map_err(|e| StudyError::failed(format!("{}: {name}: {e}", path.display())))?;
             if t.dtype() != safetensors::Dtype::F32 || t.shape() != dims {
-                return Err(failed(format!("{}: {name} is {:?} {:?}, expected F32 {dims:?}", path.display(), t.dtype(), t.shape())));
+                return Err(StudyError::failed(format!("{}: {name} is {:?} {:?}, expected F32 {dims:?}", path.display(), t.dtype(), t.shape())));
             }
-            Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+            crate::ml::nets::floats(t.data())
         };
         let matrix = |name: &str, rows: usize, cols: usize| -> Result<Tensor<2>, StudyError> {
             Ok(Tensor::from_data(TensorData::new(get(name, &[rows, cols])?, [rows, cols]), device))
@@ -155,7 +147,7 @@ impl MiniLm {
 
     /// Token ids with [CLS] and [SEP], truncated at 256 tokens.
     pub fn token_ids(&self, text: &str) -> Result<Vec<u32>, StudyError> {
-        let enc = self.tokenizer.encode(text, true).map_err(|e| failed(format!("tokenising: {e}")))?;
+        let enc = self.tokenizer.encode(text, true).map_err(|e| StudyError::failed(format!("tokenising: {e}")))?;
         let mut ids = enc.get_ids().to_vec();
         if ids.len() > MAX_TOKENS {
             let sep = ids[ids.len() - 1];
@@ -200,7 +192,7 @@ impl MiniLm {
                                 }
                                 let rows: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
                                 mine.extend(chunk.iter().copied().zip(self.embed_batch(&rows)?));
-                                let mut p = progress.lock().map_err(|_| failed("a progress callback panicked"))?;
+                                let mut p = progress.lock().map_err(|_| StudyError::failed("a progress callback panicked"))?;
                                 p.0 += chunk.len();
                                 let done = p.0;
                                 (p.1)(done)?;
@@ -215,11 +207,11 @@ impl MiniLm {
                     })
                 })
                 .collect();
-            workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err(failed("an embedding thread panicked")))).collect::<Vec<_>>()
+            workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err(StudyError::failed("an embedding thread panicked")))).collect::<Vec<_>>()
         });
         // A real failure wins over the cancellations it caused in the other threads.
         if let Some(e) = parts.iter().filter_map(|p| p.as_ref().err()).find(|e| !matches!(e, StudyError::Cancelled)) {
-            return Err(failed(e));
+            return Err(StudyError::failed(e));
         }
         let mut out = vec![Vec::new(); texts.len()];
         for part in parts {
@@ -264,7 +256,7 @@ impl MiniLm {
         let summed = (x.reshape([b, n, HIDDEN]) * mask.clone()).sum_dim(1).reshape([b, HIDDEN]);
         let pooled = summed / mask.sum_dim(1).reshape([b, 1]);
         let norm = pooled.clone().powi_scalar(2).sum_dim(1).sqrt().clamp_min(EPS);
-        let unit = crate::logistic::host(pooled / norm)?;
+        let unit = crate::ml::nets::host(pooled / norm)?;
         Ok(unit.chunks_exact(HIDDEN).map(<[f32]>::to_vec).collect())
     }
 }
@@ -281,7 +273,7 @@ mod tests {
     }
 
     fn reference() -> Reference {
-        serde_json::from_str(include_str!("../tests/data/minilm_reference.json")).unwrap()
+        serde_json::from_str(include_str!("../../tests/data/minilm_reference.json")).unwrap()
     }
 
     #[test]

@@ -16,8 +16,6 @@ use rand::Rng as _;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use crate::logistic::host;
-
 /// Host-side seeded initialisation: uniform(+-1/sqrt(fan_in)), as PyTorch's default.
 pub fn uniform(rng: &mut ChaCha8Rng, len: usize, fan_in: usize) -> Vec<f32> {
     let bound = 1.0 / (fan_in as f32).sqrt();
@@ -28,12 +26,45 @@ pub fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D], device: &Devi
     Tensor::from_data(TensorData::new(values, shape), device)
 }
 
+/// A tensor's values back on the host as f32.
+pub fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, StudyError> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| StudyError::Failed(format!("reading a tensor back: {e:?}")))
+}
+
 /// Little-endian f32 values from a cached or saved model's bytes.
 pub fn floats(bytes: &[u8]) -> Result<Vec<f32>, StudyError> {
     if bytes.len() % 4 != 0 {
         return Err(StudyError::Failed("a saved model's length is not a whole number of floats".into()));
     }
     Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+/// Index of the largest value, the last of equal ones (`None` when empty). Floats compare by
+/// IEEE total order, so a NaN cannot make the answer depend on the order of comparisons.
+pub fn argmax<T: TotalOrder>(values: &[T]) -> Option<usize> {
+    values.iter().enumerate().max_by(|a, b| a.1.total_order(b.1)).map(|(i, _)| i)
+}
+
+/// Floats ordered totally, for [`argmax`].
+pub trait TotalOrder {
+    fn total_order(&self, other: &Self) -> std::cmp::Ordering;
+}
+
+impl TotalOrder for f32 {
+    fn total_order(&self, other: &Self) -> std::cmp::Ordering {
+        self.total_cmp(other)
+    }
+}
+
+impl TotalOrder for f64 {
+    fn total_order(&self, other: &Self) -> std::cmp::Ordering {
+        self.total_cmp(other)
+    }
+}
+
+/// Little-endian bytes of f32 values, as a cached or saved model stores them ([`floats`] reads them).
+pub fn float_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 pub fn linear(rng: &mut ChaCha8Rng, d_in: usize, d_out: usize, device: &Device) -> Linear {

@@ -9,8 +9,7 @@ use burn::tensor::activation::{log_sigmoid, relu};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::logistic::host;
-use crate::nets::{TrainOptions, fit, linear, tensor};
+use crate::ml::nets::{TrainOptions, fit, host, linear, tensor};
 
 /// The reward head on the features.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -193,7 +192,7 @@ pub fn cross_validate_l2(
         }
         scores.push(total / n.max(1) as f64);
     }
-    let best = scores.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(1, |(i, _)| i);
+    let best = crate::ml::nets::argmax(&scores).unwrap_or(1);
     Ok((L2_GRID[best], scores))
 }
 

@@ -20,9 +20,8 @@ use rand::seq::SliceRandom;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::device::training_device;
-use crate::logistic::host;
-use crate::nets::{Batchable, TrainOptions, fit, linear, predict, tensor, train, uniform};
+use crate::ml::device::training_device;
+use crate::ml::nets::{Batchable, TrainOptions, fit, host, linear, predict, tensor, train, uniform};
 
 /// The study's registry entry.
 pub struct Cfa;
@@ -155,15 +154,15 @@ impl Encoder {
             if let Some(b) = &l.bias {
                 values.extend(host(b.val())?);
             }
-            out.extend(values.iter().flat_map(|v| v.to_le_bytes()));
+            out.extend(crate::ml::nets::float_bytes(&values));
         }
         Ok(out)
     }
 
     fn from_bytes(bytes: &[u8], device: &Device) -> Result<Encoder, StudyError> {
-        let values: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        let values = crate::ml::nets::floats(bytes)?;
         let expected = 784 * WIDTH + WIDTH + WIDTH * FEATURES + FEATURES;
-        if bytes.len() % 4 != 0 || values.len() != expected {
+        if values.len() != expected {
             return Err(StudyError::Failed(format!("a cached encoder has {} values, not {expected}", values.len())));
         }
         let mut enc = Encoder::new(&mut benchtop_data::rng(0, 0), device);
@@ -255,7 +254,7 @@ pub fn score(logits: &[f32], test: &StyledDigits, mask: &Mask) -> Scores {
     let mut right = [[0usize; 2]; 2]; // [seen?][right?]
     let mut by_domain = vec![[0usize; 2]; mask.domains];
     for (i, row) in logits.chunks_exact(CLASSES).enumerate() {
-        let pred = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(k, _)| k);
+        let pred = crate::ml::nets::argmax(row).unwrap_or(0);
         let (c, d) = (test.images.labels[i] as usize, test.domains[i] as usize);
         let ok = (pred == c) as usize;
         right[mask.is_seen(c, d) as usize][ok] += 1;
@@ -287,7 +286,7 @@ struct Task {
 }
 
 fn task(p: &CfaParams, seed: u64) -> Result<Task, StudyError> {
-    let digits = mnist(Mnist::Test).map_err(|e| StudyError::Failed(e.to_string()))?;
+    let digits = mnist(Mnist::Test)?;
     let mut order: Vec<usize> = (0..digits.len()).collect();
     order.shuffle(&mut benchtop_data::rng(seed, 30));
     let (n, t) = (p.train_points as usize, p.test_points as usize);
@@ -360,7 +359,7 @@ impl Study for Cfa {
             ctx.log_metric("unseen_accuracy", step, s.unseen);
             ctx.log_metric("worst_domain_accuracy", step, s.worst_domain);
         };
-        let cancelled = || if ctx.is_cancelled() { Err(StudyError::Cancelled) } else { Ok(()) };
+        let cancelled = || ctx.check_cancelled();
         let mut summary = Summary::new();
 
         let scores = match p.method {
@@ -432,7 +431,7 @@ fn pretrained(ctx: &RunContext, p: &CfaParams, device: &Device) -> Result<Encode
         .param("pretrain_epochs", p.pretrain_epochs)
         .param("batch_size", p.batch_size);
     let bytes = ctx.cached(&key, || {
-        let digits = mnist(Mnist::TrainFirst10k).map_err(|e| StudyError::Failed(e.to_string()))?;
+        let digits = mnist(Mnist::TrainFirst10k)?;
         let (plain, _) = digits.split(p.pretrain_points as usize, &mut benchtop_data::rng(ctx.seed(), 35));
         let mut rng = benchtop_data::rng(ctx.seed(), 36);
         let model = LinearModel { encoder: Encoder::new(&mut rng, device), head: linear(&mut rng, FEATURES, CLASSES, device) };
@@ -440,7 +439,7 @@ fn pretrained(ctx: &RunContext, p: &CfaParams, device: &Device) -> Result<Encode
         let options = TrainOptions { epochs: p.pretrain_epochs, batch_size: p.batch_size as usize, lr: 1e-3, weight_decay: 1e-4, decoupled: true };
         let model = train(model, LinearModel::forward, &data, &options, &mut rng, device, |epoch, loss, _| {
             ctx.info(format!("pre-training epoch {}: loss {loss:.4}", epoch + 1));
-            if ctx.is_cancelled() { Err(StudyError::Cancelled) } else { Ok(()) }
+            ctx.check_cancelled()
         })?;
         model.encoder.to_bytes()
     })?;
@@ -473,7 +472,7 @@ fn cfa_heads(ctx: &RunContext, p: &CfaParams, encoder: &Encoder, task: &Task, de
     let heads = fit(heads, loss, n, &options, &mut rng, |epoch, _, h| {
         last = host(orthogonality(h.classes.val(), h.domains.val()))?.first().copied().unwrap_or(f32::NAN) as f64;
         ctx.log_metric("orthogonality", epoch as u64 + 1, last);
-        if ctx.is_cancelled() { Err(StudyError::Cancelled) } else { Ok(()) }
+        ctx.check_cancelled()
     })?;
     Ok((heads, last))
 }

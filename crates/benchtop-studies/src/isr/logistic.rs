@@ -1,11 +1,13 @@
-//! Logistic regression trained with burn: the linear classifier of the ISR study (and a
-//! building block for later ones), with an optional IRMv1 penalty across environments.
+//! Logistic regression trained with burn: the ISR study's linear classifier, with an
+//! optional IRMv1 penalty across environments.
 
 use benchtop_core::{RunContext, StudyError};
 use burn::module::Param;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::{log_sigmoid, sigmoid};
+
+use crate::ml::nets::host;
 
 /// Inputs (`n x dim`, row-major) and 0/1 labels.
 #[derive(Clone, Debug, PartialEq)]
@@ -116,11 +118,6 @@ impl Linear1 {
     }
 }
 
-/// A tensor's values back on the host as f32.
-pub(crate) fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, StudyError> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| StudyError::Failed(format!("reading a tensor back: {e:?}")))
-}
-
 /// Mean binary cross-entropy with logits, stable for large logits.
 fn bce(logits: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
     let ones = y.ones_like();
@@ -148,9 +145,7 @@ pub fn fit(
 
     let mut last_loss = f64::NAN;
     for step in 0..options.steps {
-        if ctx.is_cancelled() {
-            return Err(StudyError::Cancelled);
-        }
+        ctx.check_cancelled()?;
         let logits = model.forward(x.clone());
         let risk = bce(logits.clone(), y.clone());
         let (objective, penalty) = match &options.irm {
@@ -234,7 +229,7 @@ mod tests {
         let (ctx, rx) = ctx();
         let data = threshold_data();
         let opts = FitOptions { steps: 400, lr: 0.1, eval_every: 100, irm: None };
-        let device = crate::device::training_device(Backend::Cpu).unwrap();
+        let device = crate::ml::device::training_device(Backend::Cpu).unwrap();
         let fitted = fit(&ctx, &device, &data, &data, &opts, "").unwrap();
         assert!(fitted.error(&data) < 0.05, "error {}", fitted.error(&data));
         drop(ctx);

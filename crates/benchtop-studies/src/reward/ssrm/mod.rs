@@ -6,17 +6,19 @@
 use benchtop_core::{Better, ChartKind, ChartSpec, Params, RunContext, Study, StudyError, Summary};
 use benchtop_data::preference::{PreferencePair, finegrained_qa, split_by_prompt};
 
-use super::armorm::finegrained_texts;
 use burn::prelude::*;
 use rand::Rng as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::bradley_terry::{self, BtOptions, Comparisons, FOLDS, Head, L2_GRID, RewardNet, accuracy, cross_validate_l2, ece, probabilities};
+use super::controlled::Labels;
+use super::features::finegrained_texts;
+use crate::ml::bradley_terry::{self, BtOptions, Comparisons, FOLDS, Head, L2_GRID, RewardNet, accuracy, cross_validate_l2, ece, probabilities};
 use super::controlled::{HiddenUtility, draw_label, spread};
 use super::features::{Encoder, corpus_texts, embed, prompt_text, response_features, text_hash};
-use super::{Corpus, Standardiser, spearman};
-use crate::device::training_device;
+use super::Corpus;
+use crate::ml::stats::{Standardiser, spearman};
+use crate::ml::device::training_device;
 
 /// The study's registry entry.
 pub struct Ssrm;
@@ -36,17 +38,6 @@ pub enum SsrmMethod {
     /// well-calibrated (hence rarely confident) model still teaches; each round retrains
     /// afresh on labelled + admitted pairs.
     Curriculum,
-}
-
-/// Where the labels come from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Labels {
-    /// The people's choices in the data.
-    #[default]
-    Human,
-    /// The controlled benchmark: drawn from a hidden linear utility with `noise`.
-    Synthetic,
 }
 
 /// Parameters of one run.
@@ -157,7 +148,7 @@ fn prepare(ctx: &RunContext, p: &SsrmParams) -> Result<Prepared, StudyError> {
     let pairs = p.data.pairs()?;
     // FineGrained: every question and answer, the text set ArmoRM embeds too (one cache).
     let questions = match p.data {
-        Corpus::FinegrainedQa => finegrained_qa().map_err(|e| StudyError::Failed(e.to_string()))?,
+        Corpus::FinegrainedQa => finegrained_qa()?,
         Corpus::HhHarmless => Vec::new(),
     };
     let texts = if questions.is_empty() { corpus_texts(&pairs) } else { finegrained_texts(&questions) };
@@ -428,4 +419,4 @@ impl Study for Ssrm {
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

@@ -1,0 +1,10 @@
+//! The machine-learning pieces the studies share, apart from any one paper: choosing the
+//! device, seeded layers, host batches and the training loop (`nets`), LoRA, MiniLM,
+//! Bradley-Terry reward models and small statistics. A paper's folder holds only its study.
+
+pub mod bradley_terry;
+pub mod device;
+pub mod lora;
+pub mod minilm;
+pub mod nets;
+pub mod stats;
