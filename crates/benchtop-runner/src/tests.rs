@@ -186,7 +186,14 @@ async fn a_run_cancelled_in_the_queue_and_resumed_runs_in_its_new_launch() {
         let runner = runner.clone();
         tokio::spawn(async move { runner.execute(vec![first, second], Cancel::new(), |_| {}).await })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait until the first run trains (the pool has one slot, so the second one waits).
+    for _ in 0..400 {
+        if store.run(first).unwrap().status == RunStatus::Running {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(store.run(first).unwrap().status, RunStatus::Running);
     assert_eq!(runner.cancel(&[second]).unwrap(), vec![second], "the queued run is dequeued");
     assert_eq!(runner.requeue(&[second]).unwrap(), vec![second]);
     assert!(runner.requeue(&[first]).unwrap().is_empty(), "a running run is not resumed");
