@@ -11,6 +11,7 @@ use benchtop_runner::{Cancel, Runner};
 use benchtop_store::{Artifact, LogLine, RunPage, RunQuery, Store};
 use serde::Serialize;
 use serde_json::Value;
+use ts_rs::TS;
 use tauri::{AppHandle, State};
 
 use crate::experiments::{self, Check, ExperimentEntry};
@@ -68,7 +69,7 @@ fn parse_ids(ids: &[String]) -> Reply<Vec<RunId>> {
     ids.iter().map(|s| s.parse::<RunId>().map_err(|e| format!("run id `{s}`: {e}"))).collect()
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
 pub struct Info {
     pub version: &'static str,
     pub store: String,
@@ -86,7 +87,7 @@ pub fn info(app: State<'_, App>) -> Info {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
 pub struct StudyView {
     #[serde(flatten)]
     pub info: StudyInfo,
@@ -189,7 +190,7 @@ pub fn delete_runs(app: State<'_, App>, ids: Vec<String>) -> Reply<usize> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, TS)]
 pub struct RunDetail {
     pub record: RunRecord,
     pub series: Vec<String>,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use benchtop_core::{Experiment, ExperimentDoc, ExperimentError, Registry};
 use serde::Serialize;
+use ts_rs::TS;
 
 /// `BENCHTOP_EXPERIMENTS`, else `experiments/` in the platform data dir.
 pub fn user_dir() -> PathBuf {
@@ -13,7 +14,7 @@ pub fn user_dir() -> PathBuf {
 }
 
 /// An error located in a file, for the form to show beside its field.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, TS)]
 pub struct ErrorView {
     pub file: String,
     pub line: usize,
@@ -30,11 +31,12 @@ impl From<&ExperimentError> for ErrorView {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, TS)]
 pub struct ExperimentEntry {
     /// `shipped:FILE` or `user:FILE`.
     pub id: String,
     pub file: String,
+    #[ts(type = "\"shipped\" | \"user\"")]
     pub origin: &'static str,
     /// The file's path on disk (user files only).
     pub path: Option<String>,
@@ -120,7 +122,7 @@ pub fn list(user_dir: &Path, registry: &Registry) -> Vec<ExperimentEntry> {
 }
 
 /// The result of checking a form's document.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, TS)]
 pub struct Check {
     pub run_count: usize,
     pub error: Option<ErrorView>,

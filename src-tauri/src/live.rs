@@ -7,11 +7,12 @@ use std::time::{Duration, Instant};
 
 use benchtop_core::{RunEvent, RunId, RunStatus, Summary};
 use serde::Serialize;
+use ts_rs::TS;
 use tauri::{AppHandle, Emitter};
 
 const BATCH_EVERY: Duration = Duration::from_millis(100);
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, TS)]
 pub struct StatusEvent {
     pub run: RunId,
     pub status: RunStatus,
@@ -19,21 +20,30 @@ pub struct StatusEvent {
     pub summary: Summary,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, TS)]
 pub struct ProgressEvent {
     pub run: RunId,
+    #[ts(type = "number")]
     pub done: u64,
+    #[ts(type = "number")]
     pub total: u64,
     /// Seconds left at the pace so far; absent before the first step.
     pub eta_s: Option<f64>,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Serialize, TS)]
 pub struct MetricsEvent {
-    pub run: Option<RunId>,
+    pub run: RunId,
     /// `(name, step, value)`.
+    #[ts(type = "Array<[string, number, number]>")]
     pub points: Vec<(String, u64, f64)>,
     pub logs: Vec<String>,
+}
+
+impl MetricsEvent {
+    fn empty(run: RunId) -> Self {
+        MetricsEvent { run, points: Vec::new(), logs: Vec::new() }
+    }
 }
 
 /// Seconds left for `done` of `total` after `elapsed`, at the pace so far.
@@ -62,8 +72,7 @@ impl LiveEvents {
     fn flush(&mut self, run: RunId) {
         if let Some(state) = self.runs.get_mut(&run) {
             if !state.pending.points.is_empty() || !state.pending.logs.is_empty() {
-                let mut batch = std::mem::take(&mut state.pending);
-                batch.run = Some(run);
+                let batch = std::mem::replace(&mut state.pending, MetricsEvent::empty(run));
                 let _ = self.app.emit("run-metrics", batch);
             }
             state.last_sent = Some(Instant::now());
@@ -76,7 +85,7 @@ impl LiveEvents {
             started: Instant::now(),
             last_sent: None,
             last_progress: None,
-            pending: MetricsEvent::default(),
+            pending: MetricsEvent::empty(run),
         });
         match event {
             RunEvent::Started { run, .. } => {

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use ts_rs::TS;
 
 /// What a chart shows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum ChartKind {
     /// A metric series against step, one line per group: mean over runs with a 95% CI band.
@@ -25,7 +26,7 @@ pub enum ChartKind {
 }
 
 /// Which way a metric improves (for the Pareto front and "best" marks).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Better {
     Higher,
@@ -33,7 +34,7 @@ pub enum Better {
 }
 
 /// A chart, described by what it plots rather than how.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(deny_unknown_fields)]
 pub struct ChartSpec {
     pub kind: ChartKind,
@@ -68,7 +69,7 @@ pub struct ChartSpec {
 }
 
 /// A paired comparison: which runs are the baseline, and what a run shares with its own.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(deny_unknown_fields)]
 pub struct Paired {
     /// The baseline runs: those whose parameters have these values (e.g. method = gradual).

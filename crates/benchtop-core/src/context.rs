@@ -9,13 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use crate::cache::{ArtifactCache, CacheKey, CacheOutcome};
 use crate::run::{Backend, Compute, RunId, RunStatus, Summary};
 use crate::error::StudyError;
 
 /// Severity of a log line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum LogLevel {
     Info,

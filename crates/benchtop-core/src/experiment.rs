@@ -441,15 +441,19 @@ pub fn load_and_plan(
     Ok((exp, plans))
 }
 
+/// The largest seed: 2^53 - 1, the largest integer JavaScript's numbers (the app's) hold
+/// exactly, so a seed shown in the app is the seed that ran.
+pub const MAX_SEED: u64 = (1 << 53) - 1;
+
 fn parse_seeds(value: &toml::Value) -> Result<SeedSpec, String> {
-    const ALLOWED: &str = "allowed: a count from 1 to 10000 (seeds 0..n) or a list of distinct non-negative integers";
+    const ALLOWED: &str = "allowed: a count from 1 to 10000 (seeds 0..n) or a list of distinct integers from 0 to 2^53 - 1";
     match value {
         toml::Value::Integer(n) if (1..=10_000).contains(n) => Ok(SeedSpec::Count(*n as u64)),
         toml::Value::Array(items) if !items.is_empty() => {
             let mut seeds = Vec::with_capacity(items.len());
             for item in items {
                 match item {
-                    toml::Value::Integer(n) if *n >= 0 => {
+                    toml::Value::Integer(n) if *n >= 0 && *n as u64 <= MAX_SEED => {
                         let n = *n as u64;
                         if seeds.contains(&n) {
                             return Err(format!("seed {n} is listed twice; {ALLOWED}"));

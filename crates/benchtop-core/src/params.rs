@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use ts_rs::TS;
 
 /// A study's parameter struct.
 pub trait Params:
@@ -39,7 +40,7 @@ impl ParamProblem {
 }
 
 /// What a front end needs to show and check one parameter.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct ParamInfo {
     pub name: String,
     /// `integer`, `number`, `boolean`, `string` (or the schema's own word).

@@ -6,10 +6,11 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 use uuid::Uuid;
 
 /// A run's id: a UUID v7, so ids sort by creation time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS)]
 #[serde(transparent)]
 pub struct RunId(pub Uuid);
 
@@ -45,7 +46,7 @@ impl FromStr for RunId {
 }
 
 /// Where a run is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Queued,
@@ -125,7 +126,7 @@ impl FromStr for RunStatus {
 }
 
 /// The device family a run trains on.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Backend {
     /// burn's pure-Rust CPU backend.
@@ -164,7 +165,7 @@ fn skip_nulls<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Summary, D::Erro
 pub type Summary = BTreeMap<String, f64>;
 
 /// What is needed to reproduce a run, recorded when it starts and ends.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct Provenance {
     /// Benchtop's version.
     pub benchtop_version: String,
@@ -185,7 +186,7 @@ pub struct Provenance {
 /// only on the same compute: another CPU's kernels take another SIMD path or cache blocking
 /// and round differently, and training amplifies the difference (a per-seed result can
 /// change sign). Runs from two machines compare as two samples, not as reruns.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 pub struct Compute {
     /// The CPU's model name (`/proc/cpuinfo`), or its architecture where no name is known.
     pub cpu: String,
@@ -211,7 +212,7 @@ impl Compute {
 }
 
 /// Everything stored about one run but its series, logs and artifacts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct RunRecord {
     pub id: RunId,
     pub experiment: String,
@@ -221,6 +222,8 @@ pub struct RunRecord {
     pub study: String,
     /// The method, when the study's parameters have one (most do).
     pub method: Option<String>,
+    /// At most 2^53 - 1 (experiment files are checked), so the UI's numbers hold it exactly.
+    #[ts(type = "number")]
     pub seed: u64,
     pub backend: Backend,
     pub status: RunStatus,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use ts_rs::TS;
 
 use crate::chart::ChartSpec;
 use crate::context::RunContext;
@@ -12,14 +13,14 @@ use crate::params::{self, ParamInfo, ParamProblem, Params};
 use crate::run::Summary;
 
 /// One method of a study.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct MethodInfo {
     pub name: String,
     pub doc: String,
 }
 
 /// A study as front ends see it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct StudyInfo {
     /// The registry name (`isr`, `goat`, ...).
     pub name: String,

@@ -20,6 +20,7 @@ mod query;
 pub use query::{RunPage, RunQuery, cell};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 /// The layout version this build writes. Bump it with a migration when the layout changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -53,7 +54,7 @@ pub enum StoreError {
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// One line of a run's log.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct LogLine {
     pub at: DateTime<Utc>,
     pub level: LogLevel,
@@ -61,10 +62,12 @@ pub struct LogLine {
 }
 
 /// A file a run kept.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct Artifact {
     pub name: String,
+    #[ts(type = "string")]
     pub path: PathBuf,
+    #[ts(type = "number")]
     pub bytes: u64,
 }
 

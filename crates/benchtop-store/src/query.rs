@@ -6,10 +6,11 @@ use std::cmp::Ordering;
 use benchtop_core::{RunRecord, RunStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use ts_rs::TS;
 
 use crate::{Result, RunFilter, Store};
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(default)]
 pub struct RunQuery {
     pub experiment: Option<String>,
@@ -29,7 +30,7 @@ pub struct RunQuery {
     pub limit: usize,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct RunPage {
     /// Rows matching the filters, before paging.
     pub total: usize,

@@ -91,5 +91,5 @@ export function showValue(v: Json | undefined): string {
 /** How many runs a document plans: seeds times the product of the sweep's lengths. */
 export function runCount(doc: ExperimentDoc): number {
   const seeds = Array.isArray(doc.seeds) ? doc.seeds.length : doc.seeds;
-  return Object.values(doc.sweep).reduce((n, list) => n * list.length, seeds);
+  return Object.values(doc.sweep).reduce<number>((n, list) => n * (Array.isArray(list) ? list.length : 1), seeds);
 }

@@ -5,17 +5,20 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use ts_rs::TS;
 
 use super::{Experiment, SeedSpec};
 use crate::run::Backend;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct ExperimentDoc {
     pub name: String,
     pub study: String,
     #[serde(default)]
     pub description: String,
-    /// A count (seeds `0..n`) or a list of seeds.
+    /// A count (seeds `0..n`) or a list of seeds. Kept as JSON here so a bad value reaches the
+    /// experiment parser, which names it; the UI sends only these two shapes.
+    #[ts(type = "number | number[]")]
     pub seeds: Value,
     #[serde(default)]
     pub backend: Backend,

@@ -186,6 +186,10 @@ fn bad_seeds_and_backends_are_explained() {
     assert!(e.message.contains("allowed"), "{e}");
     let e = err("name = \"a\"\nstudy = \"demo\"\nseeds = [1, 1]\n");
     assert!(e.message.contains("twice"), "{e}");
+    // The app's numbers hold integers exactly up to 2^53 - 1: a larger seed is refused.
+    assert!(plan("name = \"a\"\nstudy = \"demo\"\nseeds = [9007199254740991]\n").is_ok());
+    let e = err("name = \"a\"\nstudy = \"demo\"\nseeds = [9007199254740992]\n");
+    assert!(e.message.contains("2^53"), "{e}");
     let e = err("name = \"a\"\nstudy = \"demo\"\nbackend = \"tpu\"\n");
     assert_eq!(e.line, 3);
     assert!(e.message.contains("cpu, gpu"), "{e}");

@@ -15,6 +15,7 @@ use benchtop_data::quiz;
 use rand::Rng as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use super::policy::{Policy, Weighting};
 use super::{SftOptions, Testbed, csv_field, direction_prefix, fine_tune, mean, sample_texts, sft_policy, write_artifact};
@@ -237,10 +238,11 @@ pub const POLICY_FILE: &str = "policy.bin";
 
 /// One response of a steered policy, with its gold scores when the question is one of the
 /// testbed's.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct Steered {
     pub text: String,
     pub words: usize,
+    /// Gold helpfulness (0 or 1) when the question is one of the testbed's.
     pub helpfulness: Option<f64>,
 }
 
