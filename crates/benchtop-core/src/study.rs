@@ -153,9 +153,14 @@ impl<S: Study> StudyObject for S {
 }
 
 /// Deserialise `raw` over the defaults, one key at a time first so a type error names its key.
+/// Keys the schema does not list are refused here rather than by serde, so parameter structs
+/// may `flatten` shared groups (which serde's `deny_unknown_fields` cannot combine with).
 fn typed<P: Params>(raw: &Map<String, Value>, infos: &[ParamInfo]) -> Result<P, Vec<ParamProblem>> {
     let defaults = params::defaults_of::<P>();
     let mut problems = Vec::new();
+    for key in raw.keys().filter(|k| !infos.iter().any(|i| &i.name == *k)) {
+        problems.push(ParamProblem::new(key, format!("unknown parameter; allowed: {}", names(infos))));
+    }
     for (key, value) in raw {
         let mut one = defaults.clone();
         one.insert(key.clone(), value.clone());

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use super::policy::{Policy, Weighting};
-use super::{SftOptions, Testbed, csv_field, direction_prefix, fine_tune, mean, sample_texts, sft_policy, write_artifact};
+use super::{Testbed, TestbedParams, csv_field, direction_prefix, fine_tune, mean, sample_texts, sft_policy, write_artifact};
 use crate::ml::device::training_device;
 
 pub struct Dpa;
@@ -41,7 +41,9 @@ pub enum DpaMethod {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(default, deny_unknown_fields)]
+// No `deny_unknown_fields`: serde cannot combine it with `flatten`; the registry refuses
+// keys the schema does not list before serde sees them.
+#[serde(default)]
 pub struct DpaParams {
     pub method: DpaMethod,
     /// The direction the trained policy is asked for at evaluation: 0 is helpfulness only,
@@ -70,21 +72,9 @@ pub struct DpaParams {
     /// Words per unit of the verbosity reward.
     #[schemars(range(min = 1.0, max = 100.0))]
     pub verbosity_unit: f64,
-    /// Passes over the SFT corpus before alignment (the SFT policy is cached per seed).
-    #[schemars(range(min = 1, max = 100))]
-    pub sft_epochs: u32,
-    /// The share of right answers among the SFT responses.
-    #[schemars(range(min = 0.0, max = 1.0))]
-    pub correct_share: f64,
-    /// The share of questions held out for evaluation.
-    #[schemars(range(min = 0.05, max = 0.5))]
-    pub test_fraction: f64,
-    /// Sampling temperature, for training and evaluation alike.
-    #[schemars(range(min = 0.1, max = 2.0))]
-    pub temperature: f64,
-    /// Responses sampled per held-out prompt to evaluate.
-    #[schemars(range(min = 1, max = 16))]
-    pub eval_samples: u32,
+    /// The testbed, SFT and evaluation settings both alignment studies share.
+    #[serde(flatten)]
+    pub testbed: TestbedParams,
 }
 
 impl Default for DpaParams {
@@ -99,11 +89,7 @@ impl Default for DpaParams {
             lr: 1e-3,
             loss_weighting: Weighting::PerToken,
             verbosity_unit: 10.0,
-            sft_epochs: 30,
-            correct_share: 0.6,
-            test_fraction: 0.25,
-            temperature: 1.0,
-            eval_samples: 4,
+            testbed: TestbedParams::default(),
         }
     }
 }
@@ -123,14 +109,10 @@ pub fn directional_reward(g: &quiz::Gold, angle_deg: f64, verbosity_unit: f64) -
     t.cos() * g.helpfulness + t.sin() * g.verbosity / verbosity_unit
 }
 
-fn sft_options(p: &DpaParams) -> SftOptions {
-    SftOptions { epochs: p.sft_epochs, examples_per_question: 6, correct_share: p.correct_share, conditioned: true }
-}
-
 /// The policy after rejection-sampling fine-tuning, cached per seed and training settings
 /// (every evaluation angle of a seed reads the same one).
 fn trained_policy(ctx: &RunContext, bed: &Testbed, p: &DpaParams, device: &burn::prelude::Device) -> Result<Policy, StudyError> {
-    let sft = sft_policy(ctx, bed, &sft_options(p), device)?;
+    let sft = sft_policy(ctx, bed, &p.testbed.sft_options(true), device)?;
     let key = CacheKey::new("dpa", "rsf", ctx.seed())
         .param("version", 1)
         .param("method", serde_json::to_value(p.method).unwrap_or_default())
@@ -141,10 +123,10 @@ fn trained_policy(ctx: &RunContext, bed: &Testbed, p: &DpaParams, device: &burn:
         .param("lr", p.lr)
         .param("loss_weighting", serde_json::to_value(p.loss_weighting).unwrap_or_default())
         .param("verbosity_unit", p.verbosity_unit)
-        .param("sft_epochs", p.sft_epochs)
-        .param("correct_share", p.correct_share)
-        .param("test_fraction", p.test_fraction)
-        .param("temperature", p.temperature);
+        .param("sft_epochs", p.testbed.sft_epochs)
+        .param("correct_share", p.testbed.correct_share)
+        .param("test_fraction", p.testbed.test_fraction)
+        .param("temperature", p.testbed.temperature);
     let template = sft.clone();
     let bytes = ctx.cached(&key, || {
         let mut rng = benchtop_data::rng(ctx.seed(), 150);
@@ -171,7 +153,7 @@ fn trained_policy(ctx: &RunContext, bed: &Testbed, p: &DpaParams, device: &burn:
                     }
                 }
             }
-            let samples = sample_texts(&policy, bed, &prompts, p.temperature, &mut rng)?;
+            let samples = sample_texts(&policy, bed, &prompts, p.testbed.temperature, &mut rng)?;
             let mut kept = Vec::new();
             let (mut help, mut words) = (Vec::new(), Vec::new());
             for start in (0..samples.len()).step_by(n) {
@@ -216,19 +198,19 @@ fn evaluate(policy: &Policy, bed: &Testbed, p: &DpaParams, angle: f64, seed: u64
     let mut questions = Vec::new();
     for &qi in &bed.test {
         let prompt = bed.prompt(&bed.questions[qi].text, &direction_prefix(angle))?;
-        for _ in 0..p.eval_samples {
+        for _ in 0..p.testbed.eval_samples {
             prompts.push(prompt.clone());
             questions.push(&bed.questions[qi]);
         }
     }
-    let samples = sample_texts(policy, bed, &prompts, p.temperature, &mut benchtop_data::rng(seed, 151))?;
+    let samples = sample_texts(policy, bed, &prompts, p.testbed.temperature, &mut benchtop_data::rng(seed, 151))?;
     let golds: Vec<quiz::Gold> = samples.iter().zip(&questions).map(|((_, t), q)| quiz::gold(q, t)).collect();
     Ok(AtAngle {
         helpfulness: mean(golds.iter().map(|g| g.helpfulness)),
         verbosity: mean(golds.iter().map(|g| g.verbosity)),
         format: mean(golds.iter().map(|g| g.format)),
         reward: mean(golds.iter().map(|g| directional_reward(g, angle, p.verbosity_unit))),
-        examples: samples.iter().zip(&questions).step_by(p.eval_samples.max(1) as usize).map(|((_, t), q)| (q.text.clone(), t.clone())).collect(),
+        examples: samples.iter().zip(&questions).step_by(p.testbed.eval_samples.max(1) as usize).map(|((_, t), q)| (q.text.clone(), t.clone())).collect(),
     })
 }
 
@@ -316,12 +298,12 @@ impl Study for Dpa {
     fn run(&self, ctx: &RunContext, p: &DpaParams) -> Result<Summary, StudyError> {
         let device = training_device(ctx.backend())?;
         let seed = ctx.seed();
-        let bed = Testbed::new(seed, p.test_fraction)?;
+        let bed = Testbed::new(seed, p.testbed.test_fraction)?;
         let angle = match p.method {
             DpaMethod::Dpa => p.angle_deg,
             DpaMethod::ScalarRsf => 0.0,
         };
-        let sft = sft_policy(ctx, &bed, &sft_options(p), &device)?;
+        let sft = sft_policy(ctx, &bed, &p.testbed.sft_options(true), &device)?;
         let before = evaluate(&sft, &bed, p, angle, seed)?;
         let policy = trained_policy(ctx, &bed, p, &device)?;
         let after = evaluate(&policy, &bed, p, angle, seed)?;

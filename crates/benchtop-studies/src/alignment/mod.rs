@@ -15,6 +15,8 @@ use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::Rng as _;
 use rand::seq::SliceRandom;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::ml::nets::host;
 use policy::{Policy, TokenBatch, Weighting};
@@ -91,6 +93,43 @@ impl Testbed {
 
     pub fn text(&self, response: &[u32]) -> String {
         self.vocab.decode(response)
+    }
+}
+
+/// The settings both alignment studies share: the quiz testbed's split, the SFT policy they
+/// start from, and how they sample and evaluate. Flattened into each study's parameters, so
+/// experiment files keep the plain keys (`sft_epochs = 30`, not a nested table).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default)]
+pub struct TestbedParams {
+    /// Passes over the SFT corpus before alignment (the SFT policy is cached per seed).
+    #[schemars(range(min = 1, max = 100))]
+    pub sft_epochs: u32,
+    /// The share of right answers among the SFT responses.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub correct_share: f64,
+    /// The share of questions held out for evaluation.
+    #[schemars(range(min = 0.05, max = 0.5))]
+    pub test_fraction: f64,
+    /// Sampling temperature, for training and evaluation alike.
+    #[schemars(range(min = 0.1, max = 2.0))]
+    pub temperature: f64,
+    /// Responses sampled per held-out prompt to evaluate.
+    #[schemars(range(min = 1, max = 16))]
+    pub eval_samples: u32,
+}
+
+impl Default for TestbedParams {
+    fn default() -> Self {
+        TestbedParams { sft_epochs: 30, correct_share: 0.6, test_fraction: 0.25, temperature: 1.0, eval_samples: 4 }
+    }
+}
+
+impl TestbedParams {
+    /// How this study's SFT policy is trained; `conditioned` for a policy that reads a
+    /// direction prefix.
+    pub fn sft_options(&self, conditioned: bool) -> SftOptions {
+        SftOptions { epochs: self.sft_epochs, examples_per_question: 6, correct_share: self.correct_share, conditioned }
     }
 }
 

@@ -19,7 +19,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::policy::{Policy, TokenBatch};
-use super::{SftOptions, Testbed, csv_field, logprobs, mean, sample_texts, sft_policy, write_artifact};
+use super::{Testbed, TestbedParams, csv_field, logprobs, mean, sample_texts, sft_policy, write_artifact};
 use crate::ml::device::training_device;
 use crate::ml::nets::host;
 use crate::ml::nets::tensor;
@@ -40,7 +40,9 @@ pub enum RlhfMethod {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(default, deny_unknown_fields)]
+// No `deny_unknown_fields`: serde cannot combine it with `flatten`; the registry refuses
+// keys the schema does not list before serde sees them.
+#[serde(default)]
 pub struct RlhfParams {
     pub method: RlhfMethod,
     /// DPO rounds; iterative DPO samples fresh pairs from its current policy for each.
@@ -65,21 +67,9 @@ pub struct RlhfParams {
     /// Gold-labelled comparisons per training prompt the proxy learns from.
     #[schemars(range(min = 1, max = 32))]
     pub proxy_pairs_per_prompt: u32,
-    /// Passes over the SFT corpus before alignment (the SFT policy is cached per seed).
-    #[schemars(range(min = 1, max = 100))]
-    pub sft_epochs: u32,
-    /// The share of right answers among the SFT responses.
-    #[schemars(range(min = 0.0, max = 1.0))]
-    pub correct_share: f64,
-    /// The share of questions held out for evaluation.
-    #[schemars(range(min = 0.05, max = 0.5))]
-    pub test_fraction: f64,
-    /// Sampling temperature, for training pairs and evaluation alike.
-    #[schemars(range(min = 0.1, max = 2.0))]
-    pub temperature: f64,
-    /// Responses sampled per held-out prompt to evaluate.
-    #[schemars(range(min = 1, max = 16))]
-    pub eval_samples: u32,
+    /// The testbed, SFT and evaluation settings both alignment studies share.
+    #[serde(flatten)]
+    pub testbed: TestbedParams,
 }
 
 impl Default for RlhfParams {
@@ -93,11 +83,7 @@ impl Default for RlhfParams {
             lr: 1e-4,
             noise: 0.5,
             proxy_pairs_per_prompt: 4,
-            sft_epochs: 30,
-            correct_share: 0.6,
-            test_fraction: 0.25,
-            temperature: 1.0,
-            eval_samples: 4,
+            testbed: TestbedParams::default(),
         }
     }
 }
@@ -158,7 +144,7 @@ fn train_proxy(ctx: &RunContext, bed: &Testbed, p: &RlhfParams, device: &Device)
     for &qi in &bed.train {
         let q = &bed.questions[qi];
         for _ in 0..p.proxy_pairs_per_prompt {
-            let (a, b) = (proxy_response(q, p.correct_share, &mut rng), proxy_response(q, p.correct_share, &mut rng));
+            let (a, b) = (proxy_response(q, p.testbed.correct_share, &mut rng), proxy_response(q, p.testbed.correct_share, &mut rng));
             let prob = bradley_terry::sigmoid((gold_reward(q, &a) - gold_reward(q, &b)) / p.noise);
             let label = (rng.random::<f64>() < prob) as u8 as f32;
             train.push(&proxy_features(bed, q, &a), &proxy_features(bed, q, &b), label, 1.0);
@@ -174,7 +160,7 @@ fn train_proxy(ctx: &RunContext, bed: &Testbed, p: &RlhfParams, device: &Device)
     for &qi in &bed.test {
         let q = &bed.questions[qi];
         for _ in 0..4 {
-            let (a, b) = (proxy_response(q, p.correct_share, &mut rng), proxy_response(q, p.correct_share, &mut rng));
+            let (a, b) = (proxy_response(q, p.testbed.correct_share, &mut rng), proxy_response(q, p.testbed.correct_share, &mut rng));
             let (ga, gb) = (gold_reward(q, &a), gold_reward(q, &b));
             if (ga - gb).abs() > 1e-9 {
                 test.push(&proxy_features(bed, q, &a), &proxy_features(bed, q, &b), (ga > gb) as u8 as f32, 1.0);
@@ -277,7 +263,7 @@ fn collect_pairs(
         let prompt = bed.prompt(&bed.questions[qi].text, &[])?;
         prompts.extend(std::iter::repeat_n(prompt, k));
     }
-    let samples = sample_texts(policy, bed, &prompts, p.temperature, rng)?;
+    let samples = sample_texts(policy, bed, &prompts, p.testbed.temperature, rng)?;
     let items: Vec<(&Question, &str)> = samples.iter().enumerate().map(|(i, (_, t))| (&bed.questions[bed.train[i / k]], t.as_str())).collect();
     let rewards = proxy_rewards(proxy, bed, &items, device)?;
     let mut pairs = Vec::new();
@@ -333,7 +319,7 @@ struct Evaluator<'a> {
 impl Evaluator<'_> {
     fn evaluate(&self, policy: &Policy, reference: &Policy, proxy: &bradley_terry::RewardNet, p: &RlhfParams, seed: u64, device: &Device) -> Result<Evaluation, StudyError> {
         // The same evaluation stream at every iteration: differences come from the policy.
-        let samples = sample_texts(policy, self.bed, &self.prompts, p.temperature, &mut benchtop_data::rng(seed, 140))?;
+        let samples = sample_texts(policy, self.bed, &self.prompts, p.testbed.temperature, &mut benchtop_data::rng(seed, 140))?;
         let golds: Vec<quiz::Gold> = samples.iter().zip(&self.questions).map(|((_, t), q)| quiz::gold(q, t)).collect();
         let gold: Vec<f64> = samples.iter().zip(&self.questions).map(|((_, t), q)| gold_reward(q, t)).collect();
         let items: Vec<(&Question, &str)> = samples.iter().zip(&self.questions).map(|((_, t), q)| (*q, t.as_str())).collect();
@@ -349,7 +335,7 @@ impl Evaluator<'_> {
             .collect();
         let refs: Vec<(&[u32], &[u32])> = rows.iter().map(|(a, b)| (a.as_slice(), b.as_slice())).collect();
         let (lp, lp_ref) = (logprobs(policy, &refs, device)?, logprobs(reference, &refs, device)?);
-        let k = p.eval_samples as usize;
+        let k = p.testbed.eval_samples as usize;
         Ok(Evaluation {
             gold_reward: mean(gold.iter().copied()),
             proxy_reward: mean(proxy),
@@ -379,9 +365,6 @@ fn log_evaluation(ctx: &RunContext, step: u64, e: &Evaluation) {
 }
 
 /// The SFT options both methods share.
-pub fn sft_options(p: &RlhfParams) -> SftOptions {
-    SftOptions { epochs: p.sft_epochs, examples_per_question: 6, correct_share: p.correct_share, conditioned: false }
-}
 
 impl Study for OnlineRlhf {
     type Params = RlhfParams;
@@ -415,20 +398,20 @@ impl Study for OnlineRlhf {
     fn run(&self, ctx: &RunContext, p: &RlhfParams) -> Result<Summary, StudyError> {
         let device = training_device(ctx.backend())?;
         let seed = ctx.seed();
-        let bed = Testbed::new(seed, p.test_fraction)?;
-        let reference = sft_policy(ctx, &bed, &sft_options(p), &device)?;
+        let bed = Testbed::new(seed, p.testbed.test_fraction)?;
+        let reference = sft_policy(ctx, &bed, &p.testbed.sft_options(false), &device)?;
         let (proxy, proxy_accuracy) = train_proxy(ctx, &bed, p, &device)?;
 
         let mut prompts = Vec::new();
         let mut questions = Vec::new();
         for &qi in &bed.test {
             let prompt = bed.prompt(&bed.questions[qi].text, &[])?;
-            for _ in 0..p.eval_samples {
+            for _ in 0..p.testbed.eval_samples {
                 prompts.push(prompt.clone());
                 questions.push(&bed.questions[qi]);
             }
         }
-        let sft_samples = sample_texts(&reference, &bed, &prompts, p.temperature, &mut benchtop_data::rng(seed, 141))?;
+        let sft_samples = sample_texts(&reference, &bed, &prompts, p.testbed.temperature, &mut benchtop_data::rng(seed, 141))?;
         let sft_gold = sft_samples.iter().zip(&questions).map(|((_, t), q)| gold_reward(q, t)).collect();
         let evaluator = Evaluator { bed: &bed, prompts, questions, sft_gold };
 

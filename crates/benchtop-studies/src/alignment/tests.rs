@@ -55,8 +55,8 @@ fn a_saved_policy_gives_the_same_log_probabilities() {
 fn the_sft_policy_samples_parse_and_are_mostly_well_formed() {
     let device = device();
     let p = online_rlhf::RlhfParams::default();
-    let bed = Testbed::new(0, p.test_fraction).unwrap();
-    let policy = sft_policy(&context(0), &bed, &online_rlhf::sft_options(&p), &device).unwrap();
+    let bed = Testbed::new(0, p.testbed.test_fraction).unwrap();
+    let policy = sft_policy(&context(0), &bed, &p.testbed.sft_options(false), &device).unwrap();
     let prompts: Vec<Vec<u32>> = bed.questions.iter().map(|q| bed.prompt(&q.text, &[]).unwrap()).collect();
     let samples = sample_texts(&policy, &bed, &prompts, 1.0, &mut benchtop_data::rng(0, 7)).unwrap();
     let golds: Vec<quiz::Gold> = samples.iter().zip(&bed.questions).map(|((_, t), q)| quiz::gold(q, t)).collect();
@@ -176,4 +176,30 @@ fn dpa_answers_get_longer_as_the_verbosity_weight_grows_at_one_helpfulness_level
     assert!(answers.iter().all(|a| a.helpfulness.is_some()), "a testbed question is scored");
     let refused = dpa::steer(&weights, "what is a zebra ?", 0.0, 1, 1.0, 0).unwrap_err().to_string();
     assert!(refused.contains("\"zebra\""), "the unknown word is named: {refused}");
+}
+
+#[test]
+fn both_studies_take_the_shared_testbed_settings_as_plain_keys_and_refuse_unknown_ones() {
+    use benchtop_core::StudyObject;
+    let shared = ["sft_epochs", "correct_share", "test_fraction", "temperature", "eval_samples"];
+    for study in [&dpa::Dpa as &dyn StudyObject, &online_rlhf::OnlineRlhf] {
+        let info = study.info();
+        let names: Vec<&str> = info.params.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names[names.len() - shared.len()..], shared, "{}: the shared settings come last, flat", info.name);
+        let temperature = info.params.iter().find(|p| p.name == "temperature").unwrap();
+        assert_eq!((temperature.minimum, temperature.maximum, temperature.default.clone()), (Some(0.1), Some(2.0), serde_json::json!(1.0)));
+        assert!(!temperature.doc.is_empty(), "the form shows each shared setting's help text");
+
+        let mut raw = serde_json::Map::new();
+        raw.insert("sft_epochs".into(), serde_json::json!(3));
+        let resolved = study.resolve(&raw).unwrap();
+        assert_eq!(resolved["sft_epochs"], serde_json::json!(3));
+        raw.insert("sft_epoch".into(), serde_json::json!(3));
+        let problems = study.resolve(&raw).unwrap_err();
+        assert_eq!(problems[0].key, "sft_epoch");
+        assert!(problems[0].message.starts_with("unknown parameter"), "{}", problems[0].message);
+        // Stored parameters go through the same refusal when a run starts from them.
+        let err = study.run_json(&context(0), &raw).unwrap_err();
+        assert!(err.to_string().contains("sft_epoch: unknown parameter"), "{err}");
+    }
 }
