@@ -39,7 +39,8 @@ if ! command -v cargo >/dev/null 2>&1; then
     export PATH="$HOME/.cargo/bin:$PATH"
   fi
 fi
-cargo --version
+# In the repository, the first cargo call installs the toolchain rust-toolchain.toml pins.
+(cd "$(dirname "$0")/.." && cargo --version)
 
 # The UI: exact versions from package-lock.json, built into ui/dist, which the app embeds.
 (cd ui && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Set up, then run the whole test suite: Rust unit, study-finding, CLI, crash and
-# GPU-agreement tests; the UI's logic (Vitest); and the desktop app end to end in a real
-# window under Xvfb. One package and feature selection for every cargo step, so nothing is
-# built twice. Prints how long each phase took at the end, passed or not.
+# Set up, check formatting and lints, then run the whole test suite: Rust unit,
+# study-finding, CLI, crash and GPU-agreement tests; the UI's logic (Vitest); and the
+# desktop app end to end in a real window under Xvfb. One package and feature selection
+# for every cargo step, so nothing is built twice. Prints how long each phase took at the
+# end, passed or not.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,12 @@ phase "set-up (apt, npm, UI build, weights)"
 bash scripts/setup.sh texlive-latex-base texlive-latex-recommended xvfb xauth webkit2gtk-driver
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked --quiet
+phase "format and lint (Rust and UI)"
+# Before any test: a formatting slip or a lint (an unwrap outside tests, a stray dbg!) fails
+# fast. clippy's check build of the dependencies is cached in the target folder like the rest.
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+(cd ui && npm run --silent check && npm run --silent format:check)
 phase "cargo build (tests and app)"
 cargo test --workspace --locked --no-run "$@"
 phase "cargo test"

@@ -11,8 +11,8 @@ use benchtop_runner::{Cancel, Runner};
 use benchtop_store::{Artifact, LogLine, RunPage, RunQuery, Store};
 use serde::Serialize;
 use serde_json::Value;
-use ts_rs::TS;
 use tauri::{AppHandle, State};
+use ts_rs::TS;
 
 use crate::experiments::{self, Check, ExperimentEntry};
 use crate::live::{LiveEvents, StatusEvent};
@@ -215,7 +215,14 @@ pub fn run_detail(app: State<'_, App>, id: String) -> Reply<RunDetail> {
 /// responses with their length (and gold helpfulness when the question is the testbed's).
 // async: sampling takes a moment; the window stays responsive.
 #[tauri::command(async)]
-pub fn steer_policy(app: State<'_, App>, id: String, question: String, angle_deg: f64, n: Option<usize>, seed: Option<u64>) -> Reply<Vec<benchtop_studies::alignment::dpa::Steered>> {
+pub fn steer_policy(
+    app: State<'_, App>,
+    id: String,
+    question: String,
+    angle_deg: f64,
+    n: Option<usize>,
+    seed: Option<u64>,
+) -> Reply<Vec<benchtop_studies::alignment::dpa::Steered>> {
     let id = parse_ids(&[id])?[0];
     let file = benchtop_studies::alignment::dpa::POLICY_FILE;
     let weights = app

@@ -27,7 +27,14 @@ pub struct ErrorView {
 
 impl From<&ExperimentError> for ErrorView {
     fn from(e: &ExperimentError) -> Self {
-        ErrorView { file: e.file.clone(), line: e.line, column: e.column, key: e.key.clone(), message: e.message.clone(), text: e.to_string() }
+        ErrorView {
+            file: e.file.clone(),
+            line: e.line,
+            column: e.column,
+            key: e.key.clone(),
+            message: e.message.clone(),
+            text: e.to_string(),
+        }
     }
 }
 

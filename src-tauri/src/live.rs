@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use benchtop_core::{RunEvent, RunId, RunStatus, Summary};
 use serde::Serialize;
-use ts_rs::TS;
 use tauri::{AppHandle, Emitter};
+use ts_rs::TS;
 
 const BATCH_EVERY: Duration = Duration::from_millis(100);
 

@@ -26,7 +26,9 @@ fn run() -> anyhow::Result<()> {
     let store = Arc::new(Store::open(&store_dir)?);
     #[cfg(target_os = "linux")]
     if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-        anyhow::bail!("no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset); run it in a desktop session or under xvfb-run");
+        anyhow::bail!(
+            "no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset); run it in a desktop session or under xvfb-run"
+        );
     }
     let user_experiments = experiments::user_dir();
     let app = commands::App::new(store, user_experiments);
@@ -55,4 +57,3 @@ fn run() -> anyhow::Result<()> {
         .run(tauri::generate_context!())?;
     Ok(())
 }
-

@@ -2,6 +2,8 @@
 //! code 2, never a panic or a blank window. (This test also makes `cargo test` build the
 //! `benchtop-app` binary that the E2E test drives.)
 
+#![allow(clippy::unwrap_used)] // a test or benchmark: a panic is the failure message
+
 use std::process::Command;
 
 #[test]

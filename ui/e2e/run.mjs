@@ -31,7 +31,10 @@ mkdirSync(env.BENCHTOP_EXPERIMENTS, { recursive: true });
 writeFileSync(join(env.BENCHTOP_EXPERIMENTS, 'broken.toml'), 'name = "broken"\nstudy = "isr"\nseeds = 2\n[params]\nn_envs = 1\n');
 
 const driverPort = 4444 + Math.floor(Math.random() * 1000);
-const driver = spawn('tauri-driver', ['--port', String(driverPort), '--native-port', String(driverPort + 1000)], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+const driver = spawn('tauri-driver', ['--port', String(driverPort), '--native-port', String(driverPort + 1000)], {
+  env,
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
 await new Promise((r) => setTimeout(r, 1500));
 
 let browser;

@@ -1,6 +1,8 @@
 //! Chart benchmark: an overlay of 100 runs x 100k points (aggregate per step, downsample,
 //! draw), aggregating 10k runs, the SVG's size, and reading series back from the store.
 
+#![allow(clippy::unwrap_used)] // a test or benchmark: a panic is the failure message
+
 use std::time::Instant;
 
 use benchtop_charts::frame::aggregate;
@@ -37,6 +39,8 @@ fn main() {
         axis_ranges: vec![],
         pareto: vec![],
         note: "bench".into(),
+        zero_line: false,
+        legend_title: None,
     };
     let start = Instant::now();
     let svg = render_svg(&chart, Size::default()).expect("svg");

@@ -22,10 +22,7 @@ pub fn lttb_indices(xs: &[f64], ys: &[f64], threshold: usize) -> Vec<usize> {
         let (next_start, next_end) = (end, (1 + ((b + 2) as f64 * width) as usize).min(n));
         let (cx, cy) = if next_start < next_end {
             let k = (next_end - next_start) as f64;
-            (
-                xs[next_start..next_end].iter().sum::<f64>() / k,
-                ys[next_start..next_end].iter().sum::<f64>() / k,
-            )
+            (xs[next_start..next_end].iter().sum::<f64>() / k, ys[next_start..next_end].iter().sum::<f64>() / k)
         } else {
             (xs[n - 1], ys[n - 1])
         };

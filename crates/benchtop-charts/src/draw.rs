@@ -95,7 +95,13 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart, s: f64
     footer
         .draw(&Text::new(chart.note.clone(), ((10.0 * s) as i32, (4.0 * s) as i32), font(12.0, s).color(&RGBColor(90, 90, 90))))
         .map_err(draw_err)?;
-    let longest = chart.series.iter().map(|x| x.label.chars().count()).chain(chart.legend_title.iter().map(|t| t.chars().count().saturating_sub(3))).max().unwrap_or(4);
+    let longest = chart
+        .series
+        .iter()
+        .map(|x| x.label.chars().count())
+        .chain(chart.legend_title.iter().map(|t| t.chars().count().saturating_sub(3)))
+        .max()
+        .unwrap_or(4);
     let legend_w = ((longest as f64 * 7.6 + 44.0) * s).clamp(90.0 * s, w as f64 * 0.35) as i32;
     let (plot, legend) = main.split_horizontally(w as i32 - legend_w);
     match chart.kind {
@@ -118,18 +124,15 @@ fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart,
     for series in chart.series.iter() {
         let c = colour(series.colour);
         let x0 = (6.0 * s) as i32;
-        area.draw(&PathElement::new(vec![(x0, y), (x0 + (22.0 * s) as i32, y)], c.stroke_width((3.0 * s) as u32)))
-            .map_err(draw_err)?;
-        area.draw(&Text::new(series.label.clone(), (x0 + (28.0 * s) as i32, y - (7.0 * s) as i32), font(13.0, s)))
-            .map_err(draw_err)?;
+        area.draw(&PathElement::new(vec![(x0, y), (x0 + (22.0 * s) as i32, y)], c.stroke_width((3.0 * s) as u32))).map_err(draw_err)?;
+        area.draw(&Text::new(series.label.clone(), (x0 + (28.0 * s) as i32, y - (7.0 * s) as i32), font(13.0, s))).map_err(draw_err)?;
         y += step;
     }
     if !chart.pareto.is_empty() {
         let x0 = (6.0 * s) as i32;
         area.draw(&PathElement::new(vec![(x0, y), (x0 + (22.0 * s) as i32, y)], BLACK.stroke_width((1.0 * s).max(1.0) as u32)))
             .map_err(draw_err)?;
-        area.draw(&Text::new("Pareto front", (x0 + (28.0 * s) as i32, y - (7.0 * s) as i32), font(13.0, s)))
-            .map_err(draw_err)?;
+        area.draw(&Text::new("Pareto front", (x0 + (28.0 * s) as i32, y - (7.0 * s) as i32), font(13.0, s))).map_err(draw_err)?;
     }
     Ok(())
 }
@@ -195,8 +198,11 @@ fn lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f6
         .map_err(draw_err)?;
     if chart.zero_line {
         // No difference from the baseline: points above it beat it.
-        ctx.draw_series(std::iter::once(PathElement::new(vec![(x_span.0, 0.0), (x_span.1, 0.0)], RGBColor(120, 120, 120).stroke_width((1.5 * s) as u32))))
-            .map_err(draw_err)?;
+        ctx.draw_series(std::iter::once(PathElement::new(
+            vec![(x_span.0, 0.0), (x_span.1, 0.0)],
+            RGBColor(120, 120, 120).stroke_width((1.5 * s) as u32),
+        )))
+        .map_err(draw_err)?;
     }
     let curves = chart.kind == ChartKind::Curves;
     // Methods measured at the same parameter values are dodged a little sideways, so
@@ -219,8 +225,7 @@ fn lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f6
                 bars.map(|(p, e)| PathElement::new(vec![(p.x + dx, p.y - e), (p.x + dx, p.y + e)], c.stroke_width((1.5 * s) as u32))),
             )
             .map_err(draw_err)?;
-            ctx.draw_series(series.points.iter().map(|p| Circle::new((p.x + dx, p.y), (3.5 * s) as u32, c.filled())))
-                .map_err(draw_err)?;
+            ctx.draw_series(series.points.iter().map(|p| Circle::new((p.x + dx, p.y), (3.5 * s) as u32, c.filled()))).map_err(draw_err)?;
         }
         ctx.draw_series(LineSeries::new(series.points.iter().map(|p| (p.x + dx, p.y)), c.stroke_width((2.0 * s) as u32)))
             .map_err(draw_err)?;
@@ -293,27 +298,25 @@ fn scatter<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: 
         .draw()
         .map_err(draw_err)?;
     if chart.pareto.len() > 1 {
-        ctx.draw_series(LineSeries::new(chart.pareto.iter().copied(), BLACK.stroke_width((1.0 * s).max(1.0) as u32)))
-            .map_err(draw_err)?;
+        ctx.draw_series(LineSeries::new(chart.pareto.iter().copied(), BLACK.stroke_width((1.0 * s).max(1.0) as u32))).map_err(draw_err)?;
     }
     for series in chart.series.iter() {
         let c = colour(series.colour);
         let stroke = c.stroke_width((1.5 * s) as u32);
         for p in &series.points {
             if let Some(e) = p.y_ci {
-                ctx.draw_series(std::iter::once(PathElement::new(vec![(p.x, p.y - e), (p.x, p.y + e)], stroke)))
-                    .map_err(draw_err)?;
+                ctx.draw_series(std::iter::once(PathElement::new(vec![(p.x, p.y - e), (p.x, p.y + e)], stroke))).map_err(draw_err)?;
             }
             if let Some(e) = p.x_ci {
-                ctx.draw_series(std::iter::once(PathElement::new(vec![(p.x - e, p.y), (p.x + e, p.y)], stroke)))
-                    .map_err(draw_err)?;
+                ctx.draw_series(std::iter::once(PathElement::new(vec![(p.x - e, p.y), (p.x + e, p.y)], stroke))).map_err(draw_err)?;
             }
         }
-        ctx.draw_series(series.points.iter().map(|p| Circle::new((p.x, p.y), (4.0 * s) as u32, c.filled())))
-            .map_err(draw_err)?;
+        ctx.draw_series(series.points.iter().map(|p| Circle::new((p.x, p.y), (4.0 * s) as u32, c.filled()))).map_err(draw_err)?;
     }
-    ctx.draw_series(chart.pareto.iter().map(|&(x, y)| Circle::new((x, y), (7.0 * s) as u32, BLACK.stroke_width((1.0 * s).max(1.0) as u32))))
-        .map_err(draw_err)?;
+    ctx.draw_series(
+        chart.pareto.iter().map(|&(x, y)| Circle::new((x, y), (7.0 * s) as u32, BLACK.stroke_width((1.0 * s).max(1.0) as u32))),
+    )
+    .map_err(draw_err)?;
     Ok(())
 }
 
@@ -339,9 +342,12 @@ fn parallel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s:
         .map_err(draw_err)?;
     for series in chart.series.iter() {
         let c = colour(series.colour).mix(0.55).stroke_width((1.2 * s).max(1.0) as u32);
-        ctx.draw_series(series.polylines.iter().map(|line| {
-            PathElement::new(line.iter().enumerate().map(|(a, v)| (a as f64, *v)).collect::<Vec<_>>(), c)
-        }))
+        ctx.draw_series(
+            series
+                .polylines
+                .iter()
+                .map(|line| PathElement::new(line.iter().enumerate().map(|(a, v)| (a as f64, *v)).collect::<Vec<_>>(), c)),
+        )
         .map_err(draw_err)?;
     }
     let grey = RGBColor(120, 120, 120);
@@ -349,11 +355,8 @@ fn parallel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s:
         let x = a as f64;
         ctx.draw_series(std::iter::once(PathElement::new(vec![(x, 0.0), (x, 1.0)], grey.stroke_width((1.0 * s).max(1.0) as u32))))
             .map_err(draw_err)?;
-        ctx.draw_series([
-            Text::new(short(*hi), (x + 0.02, 1.05), font(11.0, s)),
-            Text::new(short(*lo), (x + 0.02, -0.01), font(11.0, s)),
-        ])
-        .map_err(draw_err)?;
+        ctx.draw_series([Text::new(short(*hi), (x + 0.02, 1.05), font(11.0, s)), Text::new(short(*lo), (x + 0.02, -0.01), font(11.0, s))])
+            .map_err(draw_err)?;
     }
     Ok(())
 }

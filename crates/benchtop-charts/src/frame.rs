@@ -11,12 +11,8 @@ use serde_json::Value;
 /// booleans, else text).
 pub fn runs_frame(records: &[RunRecord]) -> PolarsResult<DataFrame> {
     let table = RunTable::from_records(records);
-    let columns: Vec<Column> = table
-        .columns
-        .iter()
-        .enumerate()
-        .map(|(i, name)| typed_column(name, table.rows.iter().map(|row| &row[i])))
-        .collect();
+    let columns: Vec<Column> =
+        table.columns.iter().enumerate().map(|(i, name)| typed_column(name, table.rows.iter().map(|row| &row[i]))).collect();
     DataFrame::new(records.len(), columns)
 }
 
@@ -61,11 +57,7 @@ pub fn aggregate(frame: &DataFrame, by: &[&str], value: &str) -> PolarsResult<Da
         .lazy()
         .filter(v.clone().is_not_null().and(v.clone().is_not_nan()))
         .group_by(keys)
-        .agg([
-            v.clone().count().cast(DataType::UInt32).alias("n"),
-            v.clone().mean().alias("mean"),
-            v.std(1).alias("std"),
-        ])
+        .agg([v.clone().count().cast(DataType::UInt32).alias("n"), v.clone().mean().alias("mean"), v.std(1).alias("std")])
         .sort(by.iter().map(|s| PlSmallStr::from(*s)).collect::<Vec<_>>(), SortMultipleOptions::default())
         .collect()?;
     let n = out.column("n")?.u32()?.clone();

@@ -6,8 +6,8 @@
 //! data, [`render_svg`] / [`render_png`] draw it.
 
 pub mod downsample;
-pub mod frame;
 mod draw;
+pub mod frame;
 mod prepare;
 
 pub use benchtop_core::{Better, ChartKind, ChartSpec};

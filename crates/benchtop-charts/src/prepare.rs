@@ -118,7 +118,8 @@ pub fn prepare(spec: &ChartSpec, records: &[RunRecord], store: Option<&Store>) -
     if let (Some(paired), ChartKind::MetricVsParam | ChartKind::Bars) = (&spec.paired, spec.kind) {
         chart.y_label = format!("{} − baseline", spec.y);
         chart.zero_line = true;
-        chart.note = format!("{}; paired by seed with the baseline {}", chart.note, describe_paired(paired)).replace("mean ± 95% CI over runs", "mean difference ± 95% CI");
+        chart.note = format!("{}; paired by seed with the baseline {}", chart.note, describe_paired(paired))
+            .replace("mean ± 95% CI over runs", "mean difference ± 95% CI");
     }
     if chart.series.iter().all(|s| s.points.is_empty() && s.polylines.is_empty()) {
         return Err(ChartError::NoData { title, what: format!("`{}`", spec.y) });
@@ -161,10 +162,14 @@ fn paired_differences(spec: &ChartSpec, paired: &Paired, runs: &[&RunRecord], al
         let (Some(k), Some(v)) = (key(r), summary_value(r, &spec.y)) else { continue };
         if let Some((_, first)) = baselines.get(&k) {
             if first.params != r.params {
-                let differs: Vec<&String> = r.params.iter().filter(|(name, value)| first.params.get(*name) != Some(*value)).map(|(name, _)| name).collect();
+                let differs: Vec<&String> =
+                    r.params.iter().filter(|(name, value)| first.params.get(*name) != Some(*value)).map(|(name, _)| name).collect();
                 return Err(spec_error(
                     &spec.display_title(),
-                    &format!("two baseline runs fit one run (they differ in {}): add it to `on` or filter it", differs.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")),
+                    &format!(
+                        "two baseline runs fit one run (they differ in {}): add it to `on` or filter it",
+                        differs.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
                 ));
             }
             continue;
@@ -350,12 +355,8 @@ fn bars(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord], group_key: &st
 
 /// The sweep point without the grouping key, as one text key.
 fn point_key(r: &RunRecord, group_key: &str) -> String {
-    let parts: Vec<String> = r
-        .sweep_point
-        .iter()
-        .filter(|(k, _)| k.as_str() != group_key)
-        .map(|(k, v)| format!("{k}={}", show(v)))
-        .collect();
+    let parts: Vec<String> =
+        r.sweep_point.iter().filter(|(k, _)| k.as_str() != group_key).map(|(k, v)| format!("{k}={}", show(v))).collect();
     parts.join(",")
 }
 
@@ -399,11 +400,8 @@ fn scatter(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord], group_key: 
 /// The points no other point beats on both axes, sorted by x.
 pub fn pareto_front(points: &[(f64, f64)], better: Better) -> Vec<(f64, f64)> {
     let sign = if better == Better::Higher { 1.0 } else { -1.0 };
-    let beats = |a: &(f64, f64), b: &(f64, f64)| {
-        sign * a.0 >= sign * b.0 && sign * a.1 >= sign * b.1 && (a.0 != b.0 || a.1 != b.1)
-    };
-    let mut front: Vec<(f64, f64)> =
-        points.iter().filter(|p| !points.iter().any(|q| beats(q, p))).copied().collect();
+    let beats = |a: &(f64, f64), b: &(f64, f64)| sign * a.0 >= sign * b.0 && sign * a.1 >= sign * b.1 && (a.0 != b.0 || a.1 != b.1);
+    let mut front: Vec<(f64, f64)> = points.iter().filter(|p| !points.iter().any(|q| beats(q, p))).copied().collect();
     front.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
     front.dedup();
     front
@@ -422,12 +420,7 @@ fn parallel(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord], group_key:
     // Text parameters become category indices on their axis.
     let mut categories: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for d in &dims {
-        let mut texts: Vec<String> = runs
-            .iter()
-            .filter_map(|r| param(r, d))
-            .filter(|v| v.as_f64().is_none())
-            .map(|v| show(&v))
-            .collect();
+        let mut texts: Vec<String> = runs.iter().filter_map(|r| param(r, d)).filter(|v| v.as_f64().is_none()).map(|v| show(&v)).collect();
         texts.sort();
         texts.dedup();
         categories.insert(d.as_str(), texts);
@@ -445,11 +438,11 @@ fn parallel(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord], group_key:
                 None => break,
             }
         }
-        if row.len() == dims.len() {
-            if let Some(y) = summary_value(r, &spec.y) {
-                row.push(y);
-                raw.push((group_label(r, group_key), row));
-            }
+        if row.len() == dims.len()
+            && let Some(y) = summary_value(r, &spec.y)
+        {
+            row.push(y);
+            raw.push((group_label(r, group_key), row));
         }
     }
     let axes = dims.len() + 1;
@@ -463,17 +456,10 @@ fn parallel(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord], group_key:
         .collect();
     let mut by_group: BTreeMap<String, Vec<Vec<f64>>> = BTreeMap::new();
     for (label, row) in raw {
-        let scaled = row
-            .iter()
-            .zip(&ranges)
-            .map(|(v, (lo, hi))| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 })
-            .collect();
+        let scaled = row.iter().zip(&ranges).map(|(v, (lo, hi))| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 }).collect();
         by_group.entry(label).or_default().push(scaled);
     }
-    chart.series = by_group
-        .into_iter()
-        .map(|(label, polylines)| Series { label, points: Vec::new(), polylines, colour: 0 })
-        .collect();
+    chart.series = by_group.into_iter().map(|(label, polylines)| Series { label, points: Vec::new(), polylines, colour: 0 }).collect();
     chart.categories = dims.iter().cloned().chain(std::iter::once(spec.y.clone())).collect();
     chart.axis_ranges = ranges;
     chart.x_label = String::new();

@@ -1,6 +1,8 @@
 //! Every chart kind renders a valid SVG with the expected series; the same data gives the
 //! same bytes.
 
+#![allow(clippy::unwrap_used)] // a test or benchmark: a panic is the failure message
+
 use benchtop_charts::{Better, ChartKind, ChartSpec, Size, prepare, render_png, render_svg};
 use benchtop_core::experiment::RunPlan;
 use benchtop_core::{Backend, Provenance, RunRecord, RunStatus};
@@ -106,7 +108,10 @@ fn curves_draw_one_mean_line_per_group_with_a_band() {
     let doc = roxmltree::Document::parse(&svg).unwrap();
     let lines: Vec<_> = doc
         .descendants()
-        .filter(|n| n.tag_name().name() == "polyline" && METHOD_COLOURS.iter().any(|c| n.attribute("stroke").is_some_and(|s| s.eq_ignore_ascii_case(c))))
+        .filter(|n| {
+            n.tag_name().name() == "polyline"
+                && METHOD_COLOURS.iter().any(|c| n.attribute("stroke").is_some_and(|s| s.eq_ignore_ascii_case(c)))
+        })
         // The legend's swatches are two-point lines in the same colours.
         .filter(|n| n.attribute("points").is_some_and(|p| p.split_whitespace().count() > 2))
         .collect();
@@ -204,10 +209,11 @@ fn a_method_keeps_its_colour_when_a_filter_leaves_others_out() {
 fn a_paired_chart_plots_each_runs_difference_from_its_own_baseline_seed() {
     let (_dir, store, records) = fixture();
     // wise_ft's speciality minus finetune's, same seed and strength: exactly 0 by construction.
-    let spec = ChartSpec::new(ChartKind::MetricVsParam, "speciality")
-        .with_x("strength")
-        .with_filter("method", "wise_ft")
-        .paired_against("method", "finetune", &["strength"]);
+    let spec = ChartSpec::new(ChartKind::MetricVsParam, "speciality").with_x("strength").with_filter("method", "wise_ft").paired_against(
+        "method",
+        "finetune",
+        &["strength"],
+    );
     let chart = prepare(&spec, &records, Some(&store)).unwrap();
     assert!(chart.zero_line);
     assert_eq!(chart.series.len(), 1);
@@ -217,7 +223,8 @@ fn a_paired_chart_plots_each_runs_difference_from_its_own_baseline_seed() {
         assert_eq!(p.n, if p.x == 1.0 { 3 } else { 4 });
     }
     // generality: wise_ft is 0.10 above finetune at every seed, so the interval is a point.
-    let spec = ChartSpec::new(ChartKind::Bars, "generality").with_filter("method", "wise_ft").paired_against("method", "finetune", &["strength"]);
+    let spec =
+        ChartSpec::new(ChartKind::Bars, "generality").with_filter("method", "wise_ft").paired_against("method", "finetune", &["strength"]);
     let chart = prepare(&spec, &records, Some(&store)).unwrap();
     let p = &chart.series[0].points[0];
     assert!((p.y - 0.10).abs() < 1e-9 && p.y_ci.unwrap_or(0.0) < 1e-9, "{p:?}");

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use benchtop_core::experiment::load_and_plan;
-use benchtop_core::ChartSpec;
-use benchtop_core::table::summarise_points;
 use benchtop_charts::Size;
-use benchtop_report::{ReportFormat, ReportInput, export, write_report};
+use benchtop_core::ChartSpec;
+use benchtop_core::experiment::load_and_plan;
+use benchtop_core::table::summarise_points;
 use benchtop_core::{RunEvent, RunId, RunRecord, RunStatus};
+use benchtop_report::{ReportFormat, ReportInput, export, write_report};
 use benchtop_runner::{Cancel, Runner};
 use benchtop_store::{RunFilter, Store};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -41,7 +41,11 @@ pub fn run(store_dir: Option<&Path>, files: &[PathBuf], jobs: Option<usize>, set
     let ids: Vec<_> = records.iter().map(|r| r.id).collect();
     for (exp, count) in &experiments {
         let repeats = exp.run_count() - count;
-        let note = if repeats > 0 { format!("; {repeats} sweep points repeat a planned run in every parameter their method reads") } else { String::new() };
+        let note = if repeats > 0 {
+            format!("; {repeats} sweep points repeat a planned run in every parameter their method reads")
+        } else {
+            String::new()
+        };
         eprintln!("{}: {count} runs ({jobs} jobs at a time{note}), store {}", exp.name, store.path().display());
     }
 
@@ -267,10 +271,19 @@ pub fn report(store_dir: Option<&Path>, experiment: Option<&str>, runs: &[String
 }
 
 /// `benchtop compare`: one chart of an experiment's runs.
-pub fn compare(store_dir: Option<&Path>, experiment: &str, mut spec: ChartSpec, filters: &[String], out: &Path, dpi: u32) -> Result<ExitCode> {
+pub fn compare(
+    store_dir: Option<&Path>,
+    experiment: &str,
+    mut spec: ChartSpec,
+    filters: &[String],
+    out: &Path,
+    dpi: u32,
+) -> Result<ExitCode> {
     for f in filters {
         let (k, v) = f.split_once('=').with_context(|| format!("--filter `{f}`: expected key=value"))?;
-        let value = v.parse::<i64>().map(serde_json::Value::from)
+        let value = v
+            .parse::<i64>()
+            .map(serde_json::Value::from)
             .or_else(|_| v.parse::<f64>().map(serde_json::Value::from))
             .unwrap_or_else(|_| serde_json::Value::from(v));
         spec.filters.insert(k.to_owned(), value);

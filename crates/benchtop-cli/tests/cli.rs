@@ -1,5 +1,7 @@
 //! End-to-end tests of the `benchtop` binary over temporary stores.
 
+#![allow(clippy::unwrap_used)] // helpers of a test file: a panic is the failure message
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -174,12 +176,8 @@ fn delete_removes_a_run_or_a_whole_experiment() {
 
 /// Start `benchtop run` and wait until it reports `done` runs finished.
 fn start_and_wait(store: &Path, exp: &Path, done: usize) -> std::process::Child {
-    let mut child = benchtop(store)
-        .args(["run", exp.to_str().unwrap(), "--jobs", "1"])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child =
+        benchtop(store).args(["run", exp.to_str().unwrap(), "--jobs", "1"]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     // Keep reading after the wait is over, so the child never writes into a closed pipe.
@@ -194,8 +192,7 @@ fn start_and_wait(store: &Path, exp: &Path, done: usize) -> std::process::Child 
             }
         }
     });
-    rx.recv_timeout(std::time::Duration::from_secs(120))
-        .expect("the child should report finished runs");
+    rx.recv_timeout(std::time::Duration::from_secs(120)).expect("the child should report finished runs");
     child
 }
 

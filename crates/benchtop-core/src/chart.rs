@@ -98,10 +98,8 @@ impl ChartSpec {
 
     /// Plot differences from the baseline runs matching `key = value` (paired by seed and `on`).
     pub fn paired_against(mut self, key: &str, value: impl Into<Value>, on: &[&str]) -> Self {
-        self.paired = Some(Paired {
-            baseline: BTreeMap::from([(key.to_owned(), value.into())]),
-            on: on.iter().map(|s| (*s).to_owned()).collect(),
-        });
+        self.paired =
+            Some(Paired { baseline: BTreeMap::from([(key.to_owned(), value.into())]), on: on.iter().map(|s| (*s).to_owned()).collect() });
         self
     }
 

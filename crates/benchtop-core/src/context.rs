@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::cache::{ArtifactCache, CacheKey, CacheOutcome};
-use crate::run::{Backend, Compute, RunId, RunStatus, Summary};
 use crate::error::StudyError;
+use crate::run::{Backend, Compute, RunId, RunStatus, Summary};
 
 /// Severity of a log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -28,13 +28,38 @@ pub enum LogLevel {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum RunEvent {
     /// The run began, on this compute (what its numbers depend on besides params and seed).
-    Started { run: RunId, compute: Option<Compute> },
-    Metric { run: RunId, name: String, step: u64, value: f64 },
-    Log { run: RunId, level: LogLevel, text: String },
-    Progress { run: RunId, done: u64, total: u64 },
-    Artifact { run: RunId, name: String, path: PathBuf },
+    Started {
+        run: RunId,
+        compute: Option<Compute>,
+    },
+    Metric {
+        run: RunId,
+        name: String,
+        step: u64,
+        value: f64,
+    },
+    Log {
+        run: RunId,
+        level: LogLevel,
+        text: String,
+    },
+    Progress {
+        run: RunId,
+        done: u64,
+        total: u64,
+    },
+    Artifact {
+        run: RunId,
+        name: String,
+        path: PathBuf,
+    },
     /// The last event of every run: the writer stores everything before it first.
-    Finished { run: RunId, status: RunStatus, summary: Summary, error: Option<String> },
+    Finished {
+        run: RunId,
+        status: RunStatus,
+        summary: Summary,
+        error: Option<String>,
+    },
 }
 
 impl RunEvent {

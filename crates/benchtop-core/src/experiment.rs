@@ -173,9 +173,7 @@ impl Experiment {
 
     /// Parse an experiment from text; `file` names it in errors.
     pub fn parse(source: &str, file: &str) -> Result<Experiment, ExperimentError> {
-        let at = |span: Range<usize>, key: Option<&str>, message: String| {
-            locate(source, file, span.start, key, message)
-        };
+        let at = |span: Range<usize>, key: Option<&str>, message: String| locate(source, file, span.start, key, message);
         let raw: RawExperiment = toml::from_str(source).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             let key = key_on_line(source, span.start);
@@ -184,8 +182,7 @@ impl Experiment {
 
         let seeds = match &raw.seeds {
             None => SeedSpec::Count(1),
-            Some(spanned) => parse_seeds(spanned.get_ref())
-                .map_err(|m| at(spanned.span(), Some("seeds"), m))?,
+            Some(spanned) => parse_seeds(spanned.get_ref()).map_err(|m| at(spanned.span(), Some("seeds"), m))?,
         };
         let backend = match &raw.backend {
             None => Backend::Cpu,
@@ -193,11 +190,7 @@ impl Experiment {
                 "cpu" => Backend::Cpu,
                 "gpu" => Backend::Gpu,
                 other => {
-                    return Err(at(
-                        b.span(),
-                        Some("backend"),
-                        format!("unknown backend `{other}`; allowed: cpu, gpu"),
-                    ));
+                    return Err(at(b.span(), Some("backend"), format!("unknown backend `{other}`; allowed: cpu, gpu")));
                 }
             },
         };
@@ -209,10 +202,7 @@ impl Experiment {
         let mut param_spans = BTreeMap::new();
         for (key, value) in &raw.params {
             params.insert(key.get_ref().clone(), to_json(value.get_ref()));
-            param_spans.insert(
-                key.get_ref().clone(),
-                Located { key_span: key.span(), value_span: value.span() },
-            );
+            param_spans.insert(key.get_ref().clone(), Located { key_span: key.span(), value_span: value.span() });
         }
 
         let mut sweep = Vec::new();
@@ -220,28 +210,17 @@ impl Experiment {
         for (key, value) in &raw.sweep {
             let name = key.get_ref().clone();
             let toml::Value::Array(items) = value.get_ref() else {
-                return Err(at(
-                    value.span(),
-                    Some(&format!("sweep.{name}")),
-                    "a sweep value must be a list, e.g. [1, 2, 3]".into(),
-                ));
+                return Err(at(value.span(), Some(&format!("sweep.{name}")), "a sweep value must be a list, e.g. [1, 2, 3]".into()));
             };
             if items.is_empty() {
                 return Err(at(value.span(), Some(&format!("sweep.{name}")), "the list is empty".into()));
             }
             if let Some(p) = param_spans.get(&name) {
-                return Err(at(
-                    p.key_span.clone(),
-                    Some(&format!("params.{name}")),
-                    "also set in [sweep]; keep it in one place".into(),
-                ));
+                return Err(at(p.key_span.clone(), Some(&format!("params.{name}")), "also set in [sweep]; keep it in one place".into()));
             }
             let item_spans = list_item_spans(source, value.span(), items.len());
             sweep.push((name.clone(), items.iter().map(to_json).collect()));
-            sweep_spans.insert(
-                name,
-                (Located { key_span: key.span(), value_span: value.span() }, item_spans),
-            );
+            sweep_spans.insert(name, (Located { key_span: key.span(), value_span: value.span() }, item_spans));
         }
 
         Ok(Experiment {
@@ -277,9 +256,7 @@ impl Experiment {
             key: None,
             message: format!("`{assignment}`: {message}"),
         };
-        let (key, text) = assignment
-            .split_once('=')
-            .ok_or_else(|| err("expected key=value".into()))?;
+        let (key, text) = assignment.split_once('=').ok_or_else(|| err("expected key=value".into()))?;
         let key = key.trim();
         if key.is_empty() {
             return Err(err("the key is empty".into()));
@@ -304,9 +281,7 @@ impl Experiment {
 
     /// Check everything against the study and expand the sweep into one plan per run.
     pub fn plan(&self, registry: &Registry) -> Result<Vec<RunPlan>, ExperimentError> {
-        let study = registry
-            .get(&self.study)
-            .map_err(|m| self.error_at(self.study_span.start, "study", m))?;
+        let study = registry.get(&self.study).map_err(|m| self.error_at(self.study_span.start, "study", m))?;
         self.check_each_value(study.as_ref())?;
 
         let seeds = self.seeds.seeds();
@@ -361,12 +336,10 @@ impl Experiment {
                 };
                 if !problems.is_empty() {
                     let mut e = self.problem_error(&problems);
-                    if let Some((_, items)) = self.sweep_spans.get(key) {
-                        if let Some(span) = items.get(i) {
-                            let (line, column) = line_col(&self.source, span.start);
-                            e.line = line;
-                            e.column = column;
-                        }
+                    if let Some(span) = self.sweep_spans.get(key).and_then(|(_, items)| items.get(i)) {
+                        let (line, column) = line_col(&self.source, span.start);
+                        e.line = line;
+                        e.column = column;
                     }
                     return Err(e);
                 }
@@ -390,19 +363,11 @@ impl Experiment {
             };
         }
         if let Some(loc) = self.param_spans.get(key) {
-            let offset = if problem.message.starts_with("unknown parameter") {
-                loc.key_span.start
-            } else {
-                loc.value_span.start
-            };
+            let offset = if problem.message.starts_with("unknown parameter") { loc.key_span.start } else { loc.value_span.start };
             return self.error_at(offset, &format!("params.{key}"), problem.message.clone());
         }
         if let Some((loc, _)) = self.sweep_spans.get(key) {
-            let offset = if problem.message.starts_with("unknown parameter") {
-                loc.key_span.start
-            } else {
-                loc.value_span.start
-            };
+            let offset = if problem.message.starts_with("unknown parameter") { loc.key_span.start } else { loc.value_span.start };
             return self.error_at(offset, &format!("sweep.{key}"), problem.message.clone());
         }
         self.error_at(self.study_span.start, key, problem.message.clone())
@@ -428,11 +393,7 @@ impl Experiment {
 }
 
 /// Load, apply `--set` overrides and plan in one go.
-pub fn load_and_plan(
-    path: &Path,
-    sets: &[String],
-    registry: &Registry,
-) -> Result<(Experiment, Vec<RunPlan>), ExperimentError> {
+pub fn load_and_plan(path: &Path, sets: &[String], registry: &Registry) -> Result<(Experiment, Vec<RunPlan>), ExperimentError> {
     let mut exp = Experiment::load(path)?;
     for s in sets {
         exp.set(s)?;
@@ -535,10 +496,10 @@ fn list_item_spans(source: &str, list: Range<usize>, count: usize) -> Vec<Range<
                 }
             }
             ']' | '}' => {
-                if depth == 1 {
-                    if let Some(s) = item_start.take() {
-                        spans.push(list.start + s..list.start + i);
-                    }
+                if depth == 1
+                    && let Some(s) = item_start.take()
+                {
+                    spans.push(list.start + s..list.start + i);
                 }
                 depth = depth.saturating_sub(1);
             }

@@ -18,12 +18,12 @@ pub mod table;
 
 pub use cache::{ArtifactCache, CacheKey, CacheOutcome};
 pub use chart::{Better, ChartKind, ChartSpec, Paired};
-pub use context::{RunContext, RunEvent, LogLevel};
+pub use context::{LogLevel, RunContext, RunEvent};
+pub use error::StudyError;
 pub use experiment::{Experiment, ExperimentDoc, ExperimentError, RunPlan, SeedSpec};
 pub use params::{ParamInfo, ParamProblem, Params};
 pub use run::{Backend, Compute, Provenance, RunId, RunRecord, RunStatus, Summary};
 pub use stats::Aggregate;
-pub use error::StudyError;
 pub use study::{MethodInfo, Registry, Study, StudyInfo, StudyObject};
 
 /// Benchtop's version, recorded with every run.

@@ -11,9 +11,7 @@ use serde_json::{Map, Value};
 use ts_rs::TS;
 
 /// A study's parameter struct.
-pub trait Params:
-    Serialize + DeserializeOwned + JsonSchema + Default + Send + Sync + 'static
-{
+pub trait Params: Serialize + DeserializeOwned + JsonSchema + Default + Send + Sync + 'static {
     /// Checks across fields that a schema cannot state (e.g. `a < b`).
     fn check(&self) -> Vec<ParamProblem> {
         Vec::new()
@@ -123,18 +121,10 @@ pub fn param_infos(schema: &Value, defaults: &Map<String, Value>) -> Vec<ParamIn
         .iter()
         .map(|(name, prop)| {
             let resolved = resolve_ref(schema, prop);
-            let doc = prop
-                .get("description")
-                .or_else(|| resolved.get("description"))
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
+            let doc =
+                prop.get("description").or_else(|| resolved.get("description")).and_then(Value::as_str).unwrap_or_default().to_owned();
             let allowed = enumeration(schema, resolved);
-            let kind = if allowed.is_empty() {
-                type_word(resolved)
-            } else {
-                "enum".to_owned()
-            };
+            let kind = if allowed.is_empty() { type_word(resolved) } else { "enum".to_owned() };
             ParamInfo {
                 name: name.clone(),
                 kind,
@@ -160,12 +150,7 @@ fn type_word(prop: &Value) -> String {
     match prop.get("type") {
         Some(Value::String(t)) => t.clone(),
         // Optional fields are ["integer", "null"]: name the real type.
-        Some(Value::Array(ts)) => ts
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|t| *t != "null")
-            .unwrap_or("value")
-            .to_owned(),
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).find(|t| *t != "null").unwrap_or("value").to_owned(),
         _ => "value".to_owned(),
     }
 }

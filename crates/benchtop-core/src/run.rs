@@ -60,14 +60,8 @@ pub enum RunStatus {
 
 impl RunStatus {
     /// All statuses, in life order.
-    pub const ALL: [RunStatus; 6] = [
-        RunStatus::Queued,
-        RunStatus::Running,
-        RunStatus::Done,
-        RunStatus::Failed,
-        RunStatus::Cancelled,
-        RunStatus::Interrupted,
-    ];
+    pub const ALL: [RunStatus; 6] =
+        [RunStatus::Queued, RunStatus::Running, RunStatus::Done, RunStatus::Failed, RunStatus::Cancelled, RunStatus::Interrupted];
 
     /// The lower-case name used in files, JSON and the CLI.
     pub fn as_str(&self) -> &'static str {
@@ -115,13 +109,10 @@ impl fmt::Display for RunStatus {
 impl FromStr for RunStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RunStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                let allowed: Vec<_> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
-                format!("unknown status `{s}`; allowed: {}", allowed.join(", "))
-            })
+        RunStatus::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
+            let allowed: Vec<_> = RunStatus::ALL.iter().map(|s| s.as_str()).collect();
+            format!("unknown status `{s}`; allowed: {}", allowed.join(", "))
+        })
     }
 }
 

@@ -74,12 +74,7 @@ impl<S: Study> StudyObject for S {
         let methods = params
             .iter()
             .find(|p| p.name == "method")
-            .map(|p| {
-                p.allowed
-                    .iter()
-                    .map(|(v, doc)| MethodInfo { name: params::show(v), doc: doc.clone() })
-                    .collect()
-            })
+            .map(|p| p.allowed.iter().map(|(v, doc)| MethodInfo { name: params::show(v), doc: doc.clone() }).collect())
             .unwrap_or_default();
         StudyInfo {
             name: self.name().to_owned(),
@@ -104,16 +99,10 @@ impl<S: Study> StudyObject for S {
         let mut problems = Vec::new();
         for (key, value) in raw {
             match infos.iter().find(|i| &i.name == key) {
-                None => problems.push(ParamProblem::new(
-                    key,
-                    format!("unknown parameter; allowed: {}", names(&infos)),
-                )),
+                None => problems.push(ParamProblem::new(key, format!("unknown parameter; allowed: {}", names(&infos)))),
                 Some(info) => {
                     if let Err(why) = info.check_value(value) {
-                        problems.push(ParamProblem::new(
-                            key,
-                            format!("{why}; allowed: {}", info.describe_allowed()),
-                        ));
+                        problems.push(ParamProblem::new(key, format!("{why}; allowed: {}", info.describe_allowed())));
                     }
                 }
             }
@@ -165,11 +154,7 @@ fn typed<P: Params>(raw: &Map<String, Value>, infos: &[ParamInfo]) -> Result<P, 
         let mut one = defaults.clone();
         one.insert(key.clone(), value.clone());
         if let Err(e) = serde_json::from_value::<P>(Value::Object(one)) {
-            let allowed = infos
-                .iter()
-                .find(|i| &i.name == key)
-                .map(|i| format!("; allowed: {}", i.describe_allowed()))
-                .unwrap_or_default();
+            let allowed = infos.iter().find(|i| &i.name == key).map(|i| format!("; allowed: {}", i.describe_allowed())).unwrap_or_default();
             problems.push(ParamProblem::new(key, format!("{e}{allowed}")));
         }
     }

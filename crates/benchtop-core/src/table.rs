@@ -116,7 +116,10 @@ mod tests {
     #[test]
     fn the_export_table_has_base_param_and_metric_columns() {
         let t = RunTable::from_records(&[rec(2, 0, Some(0.5), RunStatus::Done), rec(3, 1, None, RunStatus::Failed)]);
-        assert_eq!(t.columns, ["run_id", "experiment", "study", "method", "seed", "status", "duration_s", "param.n_envs", "metric.test_error"]);
+        assert_eq!(
+            t.columns,
+            ["run_id", "experiment", "study", "method", "seed", "status", "duration_s", "param.n_envs", "metric.test_error"]
+        );
         assert_eq!(t.rows[0][7], Value::from(2));
         assert_eq!(t.rows[0][8], Value::from(0.5));
         assert_eq!(t.rows[1][8], Value::Null, "a failed run has no metric");

@@ -2,6 +2,8 @@
 //! the time to build the n x n cost matrix alone (what any exact solver must at least pay).
 //! Run with `cargo test --workspace --bench ot`.
 
+#![allow(clippy::unwrap_used)] // a test or benchmark: a panic is the failure message
+
 use std::time::Instant;
 
 use benchtop_data::ot::{cost_matrix, plan_from_costs};
@@ -20,10 +22,6 @@ fn main() {
         let t = Instant::now();
         let plan = plan_from_costs(costs, n).expect("plan");
         let solve = t.elapsed().as_secs_f64();
-        println!(
-            "  n = {n:>4}: {solve:>7.2} s  ({:.1}x the cost matrix alone, {matrix:.2} s; plan cost {:.3})",
-            solve / matrix,
-            plan.cost
-        );
+        println!("  n = {n:>4}: {solve:>7.2} s  ({:.1}x the cost matrix alone, {matrix:.2} s; plan cost {:.3})", solve / matrix, plan.cost);
     }
 }

@@ -101,10 +101,7 @@ const OPTDIGITS: &[u8] = include_bytes!("../../../assets/data/digits/optdigits-8
 /// The bundled MNIST digits, checked as they are decoded.
 pub fn mnist(which: Mnist) -> Result<Digits> {
     match which {
-        Mnist::Test => idx_digits(
-            ("t10k-images-idx3-ubyte.gz", T10K_IMAGES),
-            ("t10k-labels-idx1-ubyte.gz", T10K_LABELS),
-        ),
+        Mnist::Test => idx_digits(("t10k-images-idx3-ubyte.gz", T10K_IMAGES), ("t10k-labels-idx1-ubyte.gz", T10K_LABELS)),
         Mnist::TrainFirst10k => idx_digits(
             ("mnist-train-first10k-images-idx3-ubyte.gz", TRAIN_IMAGES),
             ("mnist-train-first10k-labels-idx1-ubyte.gz", TRAIN_LABELS),
@@ -164,7 +161,10 @@ fn idx_digits(images: (&str, &[u8]), labels: (&str, &[u8])) -> Result<Digits> {
     }
     let want = 16 + n * rows * cols;
     if ibytes.len() != want {
-        return Err(DataError::new(iname, format!("the header promises {n} images of {rows}x{cols} ({want} bytes) but the file has {}", ibytes.len())));
+        return Err(DataError::new(
+            iname,
+            format!("the header promises {n} images of {rows}x{cols} ({want} bytes) but the file has {}", ibytes.len()),
+        ));
     }
     if lbytes.len() < 8 || be_u32(&lbytes, 0) != 2049 {
         return Err(DataError::new(lname, "not an idx1 label file (magic number 2049)".to_owned()));
@@ -205,7 +205,8 @@ fn parse_optdigits(name: &str, bytes: &[u8]) -> Result<Digits> {
             }
             pixels.push(p / 16.0);
         }
-        let label: u8 = values[64].trim().parse().ok().filter(|l| *l <= 9).ok_or_else(|| at(format!("label `{}` is not a digit 0..9", values[64])))?;
+        let label: u8 =
+            values[64].trim().parse().ok().filter(|l| *l <= 9).ok_or_else(|| at(format!("label `{}` is not a digit 0..9", values[64])))?;
         labels.push(label);
     }
     Ok(Digits { rows: 8, cols: 8, pixels, labels })

@@ -97,14 +97,9 @@ impl IsrData {
 pub fn generate(config: &IsrConfig, seed: u64) -> IsrData {
     let d = config.d_inv + config.d_spu;
     let mut env_rng = crate::rng(seed, 0);
-    let means: Vec<Vec<f64>> = (0..config.n_envs)
-        .map(|_| (0..config.d_spu).map(|_| StandardNormal.sample(&mut env_rng)).collect())
-        .collect();
-    let mixing = if config.scrambled {
-        random_orthogonal(d, &mut crate::rng(seed, 1))
-    } else {
-        DMatrix::identity(d, d)
-    };
+    let means: Vec<Vec<f64>> =
+        (0..config.n_envs).map(|_| (0..config.d_spu).map(|_| StandardNormal.sample(&mut env_rng)).collect()).collect();
+    let mixing = if config.scrambled { random_orthogonal(d, &mut crate::rng(seed, 1)) } else { DMatrix::identity(d, d) };
     let spu_std = |e: usize| {
         let t = if config.n_envs > 1 { e as f64 / (config.n_envs - 1) as f64 } else { 0.0 };
         config.noise_std * (1.0 + config.spu_std_spread * t)
@@ -132,12 +127,7 @@ pub fn generate(config: &IsrConfig, seed: u64) -> IsrData {
 }
 
 /// One environment's latent rows `[z_inv; z_spu]`, labels and invariant block.
-fn draw_latent(
-    config: &IsrConfig,
-    spu_mean: &[f64],
-    spu_std: f64,
-    rng: &mut crate::Rng,
-) -> (Vec<f64>, Vec<f32>, Vec<f32>) {
+fn draw_latent(config: &IsrConfig, spu_mean: &[f64], spu_std: f64, rng: &mut crate::Rng) -> (Vec<f64>, Vec<f32>, Vec<f32>) {
     let n = config.samples_per_env;
     let d = config.d_inv + config.d_spu;
     let inv_noise = Normal::new(0.0, config.noise_std).expect("finite std");
@@ -245,9 +235,7 @@ mod tests {
         let cfg = IsrConfig { samples_per_env: 4000, n_envs: 1, d_inv: 1, d_spu: 1, ..Default::default() };
         let data = generate(&cfg, 3);
         let t = &data.test;
-        let gap = |col| {
-            mean_of(&t.x, 2, col, |i| t.y[i] == 0.0) - mean_of(&t.x, 2, col, |i| t.y[i] == 1.0)
-        };
+        let gap = |col| mean_of(&t.x, 2, col, |i| t.y[i] == 0.0) - mean_of(&t.x, 2, col, |i| t.y[i] == 1.0);
         assert!((gap(0) - 0.2).abs() < 0.02, "the invariant gap stays: {}", gap(0));
         assert!(gap(1).abs() < 0.1, "the spurious gap is gone: {}", gap(1));
     }

@@ -33,7 +33,7 @@ pub fn cost_matrix(a: &[f32], b: &[f32], dim: usize) -> Vec<f64> {
 
 /// The exact OT plan between `a` and `b` (`n` points of `dim` values each, row-major).
 pub fn exact_ot(a: &[f32], b: &[f32], dim: usize) -> Result<Plan> {
-    if dim == 0 || a.len() % dim != 0 || b.len() != a.len() {
+    if dim == 0 || !a.len().is_multiple_of(dim) || b.len() != a.len() {
         return Err(DataError::new(
             "optimal transport",
             format!("needs two clouds of equal size: {} and {} values in dimension {dim}", a.len(), b.len()),
@@ -112,7 +112,10 @@ mod tests {
             let plan = exact_ot(&a, &b, dim).unwrap();
             let best = permutations(n)
                 .iter()
-                .map(|p| p.iter().enumerate().map(|(i, &j)| sq_dist(&a[i * dim..(i + 1) * dim], &b[j * dim..(j + 1) * dim])).sum::<f64>() / n as f64)
+                .map(|p| {
+                    p.iter().enumerate().map(|(i, &j)| sq_dist(&a[i * dim..(i + 1) * dim], &b[j * dim..(j + 1) * dim])).sum::<f64>()
+                        / n as f64
+                })
                 .fold(f64::INFINITY, f64::min);
             assert!((plan.cost - best).abs() < 1e-9 * best.max(1.0), "case {case}: {} vs brute force {best}", plan.cost);
             // Every target receives exactly one source's mass: uniform marginals on both sides.

@@ -183,9 +183,7 @@ fn parse_finegrained(name: &str, text: &str) -> Result<Vec<QaQuestion>> {
                 let marks = flagged.entry(group).or_insert_with(|| vec![false; len]);
                 marks[span.start..span.end].iter_mut().for_each(|m| *m = true);
             }
-            let clean = |group: &str| {
-                flagged.get(group).map_or(1.0, |m| 1.0 - m.iter().filter(|x| **x).count() as f64 / len.max(1) as f64)
-            };
+            let clean = |group: &str| flagged.get(group).map_or(1.0, |m| 1.0 - m.iter().filter(|x| **x).count() as f64 / len.max(1) as f64);
             Ok(QaQuestion {
                 question: q.question,
                 scores: ObjectiveScores {
@@ -252,7 +250,11 @@ mod tests {
 
     #[test]
     fn a_broken_line_names_the_file_and_line() {
-        let err = parse_hh("x.jsonl", "{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: b\", \"rejected\": \"\\n\\nHuman: a\\n\\nAssistant: c\"}\n{\"chosen\": 3}").unwrap_err();
+        let err = parse_hh(
+            "x.jsonl",
+            "{\"chosen\": \"\\n\\nHuman: a\\n\\nAssistant: b\", \"rejected\": \"\\n\\nHuman: a\\n\\nAssistant: c\"}\n{\"chosen\": 3}",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("x.jsonl:2"), "{err}");
     }
 

@@ -50,7 +50,9 @@ const COVERTYPE: &[u8] = include_bytes!("../../../assets/data/tabular/covtype-sa
 pub fn covertype() -> Result<Covertype> {
     let name = "covtype-sample-10k.csv.gz";
     let mut text = String::new();
-    flate2::read::GzDecoder::new(COVERTYPE).read_to_string(&mut text).map_err(|e| DataError::new(name, format!("cannot decompress: {e}")))?;
+    flate2::read::GzDecoder::new(COVERTYPE)
+        .read_to_string(&mut text)
+        .map_err(|e| DataError::new(name, format!("cannot decompress: {e}")))?;
     parse_covertype(name, &text)
 }
 
@@ -69,7 +71,12 @@ fn parse_covertype(name: &str, text: &str) -> Result<Covertype> {
             }
             features.push(x);
         }
-        let label: u8 = values[Covertype::WIDTH].trim().parse().ok().filter(|l| (1..=7).contains(l)).ok_or_else(|| at(format!("cover type `{}` is not 1..7", values[Covertype::WIDTH])))?;
+        let label: u8 = values[Covertype::WIDTH]
+            .trim()
+            .parse()
+            .ok()
+            .filter(|l| (1..=7).contains(l))
+            .ok_or_else(|| at(format!("cover type `{}` is not 1..7", values[Covertype::WIDTH])))?;
         labels.push(label - 1);
     }
     Ok(Covertype { features, labels })

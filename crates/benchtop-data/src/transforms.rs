@@ -9,7 +9,15 @@ use rand_distr::{Distribution, Normal};
 pub fn rotate(img: &[f32], rows: usize, cols: usize, degrees: f64) -> Vec<f32> {
     let (s, c) = degrees.to_radians().sin_cos();
     // Snap the tiny sin/cos of exact right angles so 90-degree turns stay exact.
-    let snap = |v: f64| if v.abs() < 1e-12 { 0.0 } else if (v.abs() - 1.0).abs() < 1e-12 { v.signum() } else { v };
+    let snap = |v: f64| {
+        if v.abs() < 1e-12 {
+            0.0
+        } else if (v.abs() - 1.0).abs() < 1e-12 {
+            v.signum()
+        } else {
+            v
+        }
+    };
     let (s, c) = (snap(s), snap(c));
     let (cy, cx) = ((rows as f64 - 1.0) / 2.0, (cols as f64 - 1.0) / 2.0);
     let at = |y: isize, x: isize| -> f64 {
@@ -49,7 +57,9 @@ fn neighbourhood(img: &[f32], rows: usize, cols: usize, f: impl Fn(&mut dyn Iter
     let mut out = vec![0.0; rows * cols];
     for y in 0..rows {
         for x in 0..cols {
-            let mut it = (y.saturating_sub(1)..(y + 2).min(rows)).flat_map(|yy| (x.saturating_sub(1)..(x + 2).min(cols)).map(move |xx| (yy, xx))).map(|(yy, xx)| img[yy * cols + xx]);
+            let mut it = (y.saturating_sub(1)..(y + 2).min(rows))
+                .flat_map(|yy| (x.saturating_sub(1)..(x + 2).min(cols)).map(move |xx| (yy, xx)))
+                .map(|(yy, xx)| img[yy * cols + xx]);
             out[y * cols + x] = f(&mut it);
         }
     }
@@ -58,7 +68,7 @@ fn neighbourhood(img: &[f32], rows: usize, cols: usize, f: impl Fn(&mut dyn Iter
 
 /// A 3x3 box blur (edges average what lies inside the image).
 pub fn blur(img: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    neighbourhood(img, rows, cols, &|it: &mut dyn Iterator<Item = f32>| {
+    neighbourhood(img, rows, cols, |it: &mut dyn Iterator<Item = f32>| {
         let (sum, n) = it.fold((0.0, 0.0), |(s, n), p| (s + p, n + 1.0));
         sum / n
     })
@@ -66,7 +76,7 @@ pub fn blur(img: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 
 /// Thicker strokes: a 3x3 maximum (grey-level dilation).
 pub fn thicken(img: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    neighbourhood(img, rows, cols, &|it: &mut dyn Iterator<Item = f32>| it.fold(0.0, f32::max))
+    neighbourhood(img, rows, cols, |it: &mut dyn Iterator<Item = f32>| it.fold(0.0, f32::max))
 }
 
 /// Gaussian pixel noise of standard deviation `std`, clamped to [0, 1].

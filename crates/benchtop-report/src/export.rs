@@ -31,11 +31,8 @@ pub fn write_parquet(records: &[RunRecord], path: &Path) -> Result<()> {
 /// A JSON array of flat objects, one per run, keys as the CSV header.
 pub fn write_json(records: &[RunRecord], out: impl std::io::Write) -> Result<()> {
     let table = RunTable::from_records(records);
-    let rows: Vec<serde_json::Map<String, serde_json::Value>> = table
-        .rows
-        .iter()
-        .map(|row| table.columns.iter().cloned().zip(row.iter().cloned()).collect())
-        .collect();
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> =
+        table.rows.iter().map(|row| table.columns.iter().cloned().zip(row.iter().cloned()).collect()).collect();
     serde_json::to_writer_pretty(out, &rows)?;
     Ok(())
 }

@@ -3,9 +3,9 @@
 
 use std::fmt::Write;
 
+use crate::ReportInput;
 use crate::escape::latex as esc;
 use crate::summary::SummaryTable;
-use crate::ReportInput;
 
 pub fn document(input: &ReportInput<'_>, table: &SummaryTable) -> String {
     let mut t = String::new();
@@ -14,7 +14,10 @@ pub fn document(input: &ReportInput<'_>, table: &SummaryTable) -> String {
     let many = table.many_experiments();
     let lead = usize::from(many) + table.keys.len();
     let cols = format!("{}{}", "l".repeat(lead), "r".repeat(1 + table.metrics.len()));
-    let _ = writeln!(t, "\\resizebox{{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}}{{!}}{{%\n\\begin{{tabular}}{{{cols}}}\n\\toprule");
+    let _ = writeln!(
+        t,
+        "\\resizebox{{\\ifdim\\width>\\linewidth\\linewidth\\else\\width\\fi}}{{!}}{{%\n\\begin{{tabular}}{{{cols}}}\n\\toprule"
+    );
     let mut header: Vec<String> = Vec::new();
     if many {
         header.push("experiment".into());

@@ -118,15 +118,15 @@ pub struct Figure {
 pub fn figures(store: &Store, records: &[RunRecord], charts: &[ChartSpec]) -> (Vec<Figure>, Vec<String>) {
     let mut figures = Vec::new();
     let mut skipped = Vec::new();
-    let draw = |spec: &ChartSpec, figures: &mut Vec<Figure>, skipped: &mut Vec<String>| {
-        match prepare(spec, records, Some(store)).and_then(|chart| {
+    let draw = |spec: &ChartSpec, figures: &mut Vec<Figure>, skipped: &mut Vec<String>| match prepare(spec, records, Some(store)).and_then(
+        |chart| {
             let svg = render_svg(&chart, Size::default())?;
             Ok((chart, svg))
-        }) {
-            Ok((chart, svg)) if !single_x(&chart) => figures.push(Figure { spec: spec.clone(), chart, svg }),
-            Ok(_) => skipped.push(format!("{}: its x parameter does not vary in these runs", spec.display_title())),
-            Err(e) => skipped.push(e.to_string()),
-        }
+        },
+    ) {
+        Ok((chart, svg)) if !single_x(&chart) => figures.push(Figure { spec: spec.clone(), chart, svg }),
+        Ok(_) => skipped.push(format!("{}: its x parameter does not vary in these runs", spec.display_title())),
+        Err(e) => skipped.push(e.to_string()),
     };
     for spec in charts {
         draw(spec, &mut figures, &mut skipped);
@@ -156,14 +156,10 @@ fn fallback_charts(records: &[RunRecord], charts: &[ChartSpec]) -> Vec<ChartSpec
         .map(|c| c.y.clone())
         .or_else(|| records.iter().flat_map(|r| r.summary.keys()).next().cloned());
     let Some(metric) = metric else { return Vec::new() };
-    let mut keys: Vec<&String> = records
-        .iter()
-        .flat_map(|r| r.sweep_point.iter().filter(|(_, v)| v.is_number()).map(|(k, _)| k))
-        .collect();
+    let mut keys: Vec<&String> = records.iter().flat_map(|r| r.sweep_point.iter().filter(|(_, v)| v.is_number()).map(|(k, _)| k)).collect();
     keys.sort();
     keys.dedup();
-    let mut out: Vec<ChartSpec> =
-        keys.into_iter().map(|k| ChartSpec::new(ChartKind::MetricVsParam, &metric).with_x(k)).collect();
+    let mut out: Vec<ChartSpec> = keys.into_iter().map(|k| ChartSpec::new(ChartKind::MetricVsParam, &metric).with_x(k)).collect();
     out.push(ChartSpec::new(ChartKind::Bars, &metric));
     out
 }
@@ -180,9 +176,8 @@ pub fn write_report(store: &Store, input: &ReportInput<'_>, out: &Path) -> Resul
         std::fs::create_dir_all(dir).map_err(|source| ReportError::Write { path: dir.to_path_buf(), source })?;
     }
     let table = SummaryTable::from_records(input.records);
-    let write = |path: &Path, text: &str| {
-        std::fs::write(path, text).map_err(|source| ReportError::Write { path: path.to_path_buf(), source })
-    };
+    let write =
+        |path: &Path, text: &str| std::fs::write(path, text).map_err(|source| ReportError::Write { path: path.to_path_buf(), source });
     let mut written = Vec::new();
     match format {
         ReportFormat::Latex => {
@@ -283,12 +278,7 @@ pub(crate) fn provenance(records: &[RunRecord]) -> ProvenanceSummary {
             },
         ),
     ];
-    ProvenanceSummary {
-        studies: distinct(records.iter().map(|r| r.study.clone())),
-        fixed_params,
-        varying_params,
-        rows,
-    }
+    ProvenanceSummary { studies: distinct(records.iter().map(|r| r.study.clone())), fixed_params, varying_params, rows }
 }
 
 fn distinct_counts(values: impl Iterator<Item = String>) -> String {

@@ -107,9 +107,9 @@ fn the_latex_table_escapes_text_marks_the_best_and_compiles_when_tex_is_installe
     assert!(tex.contains("\\$\\_\\textasciicircum{}\\%\\#\\{\\}"));
     assert_eq!(tex.matches("\\mathbf{").count(), 2);
     assert!(tex.contains("\\midrule\n{}erm & 2 & "), "rows start with {{}} so a leading [ is not an argument");
-    let engine = ["pdflatex", "xelatex", "lualatex"].into_iter().find(|e| {
-        std::process::Command::new(e).arg("--version").output().is_ok_and(|o| o.status.success())
-    });
+    let engine = ["pdflatex", "xelatex", "lualatex"]
+        .into_iter()
+        .find(|e| std::process::Command::new(e).arg("--version").output().is_ok_and(|o| o.status.success()));
     let Some(engine) = engine else {
         eprintln!("no TeX engine installed: skipped compiling the LaTeX table");
         return;
@@ -129,12 +129,8 @@ fn a_parquet_export_reads_back_equal_to_the_csv_export() {
     export::write_csv(&records, std::fs::File::create(&csv_path).unwrap()).unwrap();
     let pq_path = dir.path().join("runs.parquet");
     export::write_parquet(&records, &pq_path).unwrap();
-    let from_csv = CsvReadOptions::default()
-        .with_has_header(true)
-        .try_into_reader_with_file_path(Some(csv_path))
-        .unwrap()
-        .finish()
-        .unwrap();
+    let from_csv =
+        CsvReadOptions::default().with_has_header(true).try_into_reader_with_file_path(Some(csv_path)).unwrap().finish().unwrap();
     let from_parquet = ParquetReader::new(std::fs::File::open(&pq_path).unwrap()).finish().unwrap();
     assert_eq!(from_parquet.shape(), (18, from_csv.width()));
     assert!(from_parquet.equals_missing(&from_csv), "csv:\n{from_csv}\nparquet:\n{from_parquet}");

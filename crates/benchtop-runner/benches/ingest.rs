@@ -6,6 +6,8 @@
 //! (3) the median and 99th-percentile latency of one `log_metric` call. The same figures
 //! can be put beside another tracker's (e.g. MLflow's `log_metric`) on the same machine.
 
+#![allow(clippy::unwrap_used)] // a test or benchmark: a panic is the failure message
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -97,8 +99,5 @@ fn main() {
 
     println!("metric points written to the store in batches of {BATCH}: {direct:>12.0} points/s");
     println!("metric points through a run (log_metric -> writer -> store): {end_to_end:>12.0} points/s");
-    println!(
-        "one log_metric call: median {:.0} ns, p99 {:.0} ns",
-        done.summary["p50_ns"], done.summary["p99_ns"]
-    );
+    println!("one log_metric call: median {:.0} ns, p99 {:.0} ns", done.summary["p50_ns"], done.summary["p99_ns"]);
 }

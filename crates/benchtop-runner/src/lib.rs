@@ -165,12 +165,7 @@ impl Runner {
 
     /// Run the given runs, at most `jobs` at a time; `observe` sees every event as it is
     /// stored (progress included). Returns when every run has ended.
-    pub async fn execute(
-        &self,
-        runs: Vec<RunId>,
-        cancel: Cancel,
-        observe: impl Fn(&RunEvent) + Send + 'static,
-    ) -> Outcome {
+    pub async fn execute(&self, runs: Vec<RunId>, cancel: Cancel, observe: impl Fn(&RunEvent) + Send + 'static) -> Outcome {
         let (tx, rx) = std::sync::mpsc::channel::<RunEvent>();
         let store = self.store.clone();
         let writer = std::thread::spawn(move || write_events(&store, rx, observe));
@@ -207,10 +202,7 @@ impl Runner {
         }
         while running.join_next().await.is_some() {}
         drop(tx);
-        writer.join().unwrap_or_else(|_| Outcome {
-            store_errors: vec!["the store writer thread panicked".into()],
-            ..Outcome::default()
-        })
+        writer.join().unwrap_or_else(|_| Outcome { store_errors: vec!["the store writer thread panicked".into()], ..Outcome::default() })
     }
 }
 

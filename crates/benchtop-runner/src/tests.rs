@@ -46,29 +46,27 @@ impl Study for Toy {
     fn run(&self, ctx: &RunContext, p: &ToyParams) -> Result<Summary, StudyError> {
         let now = self.inside.fetch_add(1, Ordering::SeqCst) + 1;
         self.most.fetch_max(now, Ordering::SeqCst);
-        let result = (|| {
-            match p.method {
-                Behaviour::Finish => {
-                    for step in 0..10 {
-                        ctx.log_metric("loss", step, 1.0 / (step + 1) as f64);
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                    ctx.info("finished");
-                    Ok(Summary::from([("score".to_owned(), ctx.seed() as f64)]))
+        let result = (|| match p.method {
+            Behaviour::Finish => {
+                for step in 0..10 {
+                    ctx.log_metric("loss", step, 1.0 / (step + 1) as f64);
+                    std::thread::sleep(Duration::from_millis(5));
                 }
-                Behaviour::Spin => {
-                    for step in 0.. {
-                        if ctx.is_cancelled() {
-                            return Err(StudyError::Cancelled);
-                        }
-                        ctx.log_metric("loss", step, 1.0);
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
-                    unreachable!()
-                }
-                Behaviour::Fail => Err(StudyError::Failed("diverged".into())),
-                Behaviour::Panic => panic!("boom"),
+                ctx.info("finished");
+                Ok(Summary::from([("score".to_owned(), ctx.seed() as f64)]))
             }
+            Behaviour::Spin => {
+                for step in 0.. {
+                    if ctx.is_cancelled() {
+                        return Err(StudyError::Cancelled);
+                    }
+                    ctx.log_metric("loss", step, 1.0);
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                unreachable!()
+            }
+            Behaviour::Fail => Err(StudyError::Failed("diverged".into())),
+            Behaviour::Panic => panic!("boom"),
         })();
         self.inside.fetch_sub(1, Ordering::SeqCst);
         result

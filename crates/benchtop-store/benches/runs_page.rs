@@ -3,6 +3,8 @@
 //! reference: what reading every run costs). Run with
 //! `cargo test --workspace --bench runs_page`.
 
+#![allow(clippy::unwrap_used)] // a test or benchmark: a panic is the failure message
+
 use std::time::{Duration, Instant};
 
 use benchtop_core::experiment::RunPlan;
@@ -58,6 +60,10 @@ fn main() {
     let (filtered, total) = median(|| store.run_page(&text).expect("page").total, 9);
     println!("runs page over {n} runs (median of 9):");
     println!("  list every run (reference)      {:>7.1} ms", list.as_secs_f64() * 1e3);
-    println!("  page of 200 sorted by a metric  {:>7.1} ms  ({:.2}x the listing)", sorted.as_secs_f64() * 1e3, sorted.as_secs_f64() / list.as_secs_f64());
+    println!(
+        "  page of 200 sorted by a metric  {:>7.1} ms  ({:.2}x the listing)",
+        sorted.as_secs_f64() * 1e3,
+        sorted.as_secs_f64() / list.as_secs_f64()
+    );
     println!("  same with a text filter         {:>7.1} ms  ({total} match)", filtered.as_secs_f64() * 1e3);
 }

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use benchtop_core::{LogLevel, RunId, RunRecord, RunStatus};
 
 mod query;
-pub use query::{RunPage, RunQuery, cell};
 use chrono::{DateTime, Utc};
+pub use query::{RunPage, RunQuery, cell};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -33,7 +33,9 @@ pub const STORE_ENV: &str = "BENCHTOP_STORE";
 pub enum StoreError {
     #[error("the store at {0} is in use by another Benchtop process (close it, or pick another store with --store)")]
     Locked(PathBuf),
-    #[error("the store at {path} has schema version {found}, newer than this Benchtop understands ({supported}); upgrade Benchtop to open it (nothing was changed)")]
+    #[error(
+        "the store at {path} has schema version {found}, newer than this Benchtop understands ({supported}); upgrade Benchtop to open it (nothing was changed)"
+    )]
     NewerSchema { path: PathBuf, found: u32, supported: u32 },
     #[error("cannot open the store at {path}: {source}")]
     Open { path: PathBuf, source: std::io::Error },
@@ -143,19 +145,12 @@ impl Store {
     /// Open (or create) the store in `dir`. Runs a crash left `queued` or `running` are
     /// marked `interrupted`.
     pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| StoreError::Open { path: dir.to_path_buf(), source })?;
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::Locked(dir.to_path_buf())
-                }
-                sled::Error::Io(source) => StoreError::Open { path: dir.to_path_buf(), source },
-                other => StoreError::Db { path: dir.to_path_buf(), source: other },
-            })?;
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Open { path: dir.to_path_buf(), source })?;
+        let db = sled::Config::new().path(dir.join("db")).flush_every_ms(Some(500)).open().map_err(|e| match e {
+            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => StoreError::Locked(dir.to_path_buf()),
+            sled::Error::Io(source) => StoreError::Open { path: dir.to_path_buf(), source },
+            other => StoreError::Db { path: dir.to_path_buf(), source: other },
+        })?;
         let path = dir.to_path_buf();
         let tree = |name: &str| db.open_tree(name).map_err(|source| StoreError::Db { path: path.clone(), source });
         let store = Store {
@@ -194,9 +189,7 @@ impl Store {
                 Ok(())
             }
             Some(bytes) => {
-                let found = u32::from_be_bytes(
-                    bytes.as_ref().try_into().map_err(|_| self.corrupt("schema_version is not a u32"))?,
-                );
+                let found = u32::from_be_bytes(bytes.as_ref().try_into().map_err(|_| self.corrupt("schema_version is not a u32"))?);
                 if found > SCHEMA_VERSION {
                     Err(StoreError::NewerSchema { path: self.path.clone(), found, supported: SCHEMA_VERSION })
                 } else {
@@ -469,8 +462,7 @@ impl Store {
         self.runs.remove(run.as_bytes()).map_err(self.db_err())?;
         let dir = self.artifacts_dir(run);
         if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .map_err(|source| StoreError::Artifacts { path: dir.clone(), source })?;
+            std::fs::remove_dir_all(&dir).map_err(|source| StoreError::Artifacts { path: dir.clone(), source })?;
         }
         self.flush()
     }

@@ -258,7 +258,8 @@ fn lifecycle_rules_cancel_only_queued_resume_only_unfinished_and_delete_only_end
     let runs: Vec<RunRecord> = (0..6).map(|seed| record("e", seed)).collect();
     store.create_runs(&runs).unwrap();
     let ids: Vec<RunId> = runs.iter().map(|r| r.id).collect();
-    let statuses = [RunStatus::Queued, RunStatus::Running, RunStatus::Done, RunStatus::Failed, RunStatus::Cancelled, RunStatus::Interrupted];
+    let statuses =
+        [RunStatus::Queued, RunStatus::Running, RunStatus::Done, RunStatus::Failed, RunStatus::Cancelled, RunStatus::Interrupted];
     for (id, status) in ids.iter().zip(statuses) {
         store
             .update_run(*id, |r| {

@@ -3,6 +3,8 @@
 //! torch is given (`goat-encoder-vs-pytorch.sh` sets one up): printed as a ratio.
 //! Run with `cargo test --workspace --bench goat_encoder`.
 
+#![allow(clippy::unwrap_used)] // a test or benchmark: a panic is the failure message
+
 use std::process::Command;
 use std::time::Instant;
 

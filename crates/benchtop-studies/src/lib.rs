@@ -15,7 +15,13 @@ use benchtop_core::Registry;
 
 /// Every study of this build.
 pub fn registry() -> Registry {
-    Registry::new().with(isr::Isr).with(goat::Goat).with(cfa::Cfa).with(forgetting::Forgetting).with(reward::ssrm::Ssrm).with(reward::armorm::Armorm)
+    Registry::new()
+        .with(isr::Isr)
+        .with(goat::Goat)
+        .with(cfa::Cfa)
+        .with(forgetting::Forgetting)
+        .with(reward::ssrm::Ssrm)
+        .with(reward::armorm::Armorm)
         .with(alignment::online_rlhf::OnlineRlhf)
         .with(alignment::dpa::Dpa)
         .with_compute_probe(ml::device::compute)
@@ -69,7 +75,7 @@ mod preset_tests {
             .collect();
         let registry = registry();
         for name in &on_disk {
-            assert!(presets().iter().any(|p| &p.file == name), "{name} is not embedded in presets()");
+            assert!(presets().iter().any(|p| p.file == *name), "{name} is not embedded in presets()");
         }
         for p in presets() {
             let exp = benchtop_core::Experiment::parse(p.source, p.file).unwrap();

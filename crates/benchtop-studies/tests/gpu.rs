@@ -1,5 +1,7 @@
 //! The same ISR run on the GPU path (burn-wgpu) and on the CPU must agree.
 //! Built with the `gpu` feature; CI runs it against Mesa's CPU Vulkan driver (lavapipe).
+
+#![allow(clippy::unwrap_used)] // a test or benchmark: a panic is the failure message
 #![cfg(feature = "gpu")]
 
 use benchtop_core::{Backend, RunContext, RunId, Study, Summary};

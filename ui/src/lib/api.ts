@@ -30,6 +30,7 @@ import type { StatusEvent } from './bindings/StatusEvent';
 import type { Steered } from './bindings/Steered';
 import type { StudyView } from './bindings/StudyView';
 import type { JsonValue } from './bindings/serde_json/JsonValue';
+import { ALL_STATUSES, CAN_CANCEL, CAN_DELETE, CAN_RESUME } from './bindings/lifecycle';
 
 export type {
   Artifact,
@@ -63,6 +64,12 @@ export type Study = StudyView;
 /** A chart spec as the UI writes one: the Rust side gives absent fields their defaults. */
 export type ChartSpecInput = Pick<ChartSpec, 'kind' | 'y'> & Partial<ChartSpec>;
 
+export { ALL_STATUSES };
+/** The store's lifecycle rules (generated from benchtop-core): what a run of this status allows. */
+export const canCancel = (s: RunStatus | null | undefined): boolean => !!s && CAN_CANCEL.includes(s);
+export const canResume = (s: RunStatus | null | undefined): boolean => !!s && CAN_RESUME.includes(s);
+export const canDelete = (s: RunStatus | null | undefined): boolean => !!s && CAN_DELETE.includes(s);
+
 /** Errors from commands arrive as strings; make them one readable line. */
 export function errorText(e: unknown): string {
   if (typeof e === 'string') return e;
@@ -84,8 +91,7 @@ export const api = {
   updateRunNotes: (id: string, tags: string[], notes: string) => invoke<RunRecord>('update_run_notes', { id, tags, notes }),
   deleteRuns: (ids: string[]) => invoke<number>('delete_runs', { ids }),
   runDetail: (id: string) => invoke<RunDetail>('run_detail', { id }),
-  runSeries: (id: string, name: string, maxPoints?: number) =>
-    invoke<[number, number][]>('run_series', { id, name, maxPoints }),
+  runSeries: (id: string, name: string, maxPoints?: number) => invoke<[number, number][]>('run_series', { id, name, maxPoints }),
   steerPolicy: (id: string, question: string, angleDeg: number, n?: number, seed?: number) =>
     invoke<Steered[]>('steer_policy', { id, question, angleDeg, n, seed }),
   renderChart: (spec: ChartSpecInput, ids: string[], width?: number, height?: number) =>

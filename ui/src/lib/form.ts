@@ -57,7 +57,10 @@ export function parseSweep(p: ParamInfo, text: string): Parsed {
     if (b - a > 1000) return { ok: false, message: `${p.name}: the range ${t} has over 1000 values` };
     parts = Array.from({ length: b - a + 1 }, (_, i) => String(a + i));
   } else {
-    parts = t.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    parts = t
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
   }
   if (parts.length === 0) return { ok: false, message: `${p.name}: a sweep needs at least one value` };
   const values: Json[] = [];
@@ -77,7 +80,10 @@ export function parseSeeds(text: string): { ok: true; value: number | number[] }
     const n = Number(t);
     return n >= 1 ? { ok: true, value: n } : { ok: false, message: 'seeds: at least one seed' };
   }
-  const parts = t.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const parts = t
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (parts.length > 0 && parts.every((s) => /^\d+$/.test(s))) return { ok: true, value: parts.map(Number) };
   return { ok: false, message: 'seeds: a count like 5 or a list like 0, 7, 9' };
 }

@@ -4,9 +4,20 @@ import { formatDuration, formatMetric, percent } from './format';
 import { pageFor, visibleRows } from './virtual';
 import type { ParamInfo } from './api';
 
-const nEnvs: ParamInfo = { name: 'n_envs', kind: 'integer', default: 2, doc: '', allowed: [], minimum: 2, maximum: 50, };
+const nEnvs: ParamInfo = { name: 'n_envs', kind: 'integer', default: 2, doc: '', allowed: [], minimum: 2, maximum: 50 };
 const lr: ParamInfo = { name: 'lr', kind: 'number', default: 0.01, doc: '', allowed: [], minimum: 0, maximum: null };
-const method: ParamInfo = { name: 'method', kind: 'enum', default: 'erm', doc: '', allowed: [['erm', ''], ['isr_mean', '']], minimum: null, maximum: null };
+const method: ParamInfo = {
+  name: 'method',
+  kind: 'enum',
+  default: 'erm',
+  doc: '',
+  allowed: [
+    ['erm', ''],
+    ['isr_mean', ''],
+  ],
+  minimum: null,
+  maximum: null,
+};
 
 describe('the parameter form', () => {
   it('parses typed values and refuses out-of-range ones with the allowed range', () => {
@@ -31,7 +42,15 @@ describe('the parameter form', () => {
     expect(parseSeeds('5')).toEqual({ ok: true, value: 5 });
     expect(parseSeeds('0, 7, 9')).toEqual({ ok: true, value: [0, 7, 9] });
     expect(parseSeeds('0').ok).toBe(false);
-    const doc = { name: 'x', study: 'isr', description: '', seeds: 3, backend: 'cpu' as const, params: {}, sweep: { method: ['erm', 'irm'], n_envs: [2, 3, 4] } };
+    const doc = {
+      name: 'x',
+      study: 'isr',
+      description: '',
+      seeds: 3,
+      backend: 'cpu' as const,
+      params: {},
+      sweep: { method: ['erm', 'irm'], n_envs: [2, 3, 4] },
+    };
     expect(runCount(doc)).toBe(18);
   });
 });

@@ -39,11 +39,7 @@ impl Default for DemoParams {
 
 impl Params for DemoParams {
     fn check(&self) -> Vec<ParamProblem> {
-        if self.k > self.n_envs {
-            vec![ParamProblem::new("k", format!("must be at most n_envs ({})", self.n_envs))]
-        } else {
-            vec![]
-        }
+        if self.k > self.n_envs { vec![ParamProblem::new("k", format!("must be at most n_envs ({})", self.n_envs))] } else { vec![] }
     }
 }
 
@@ -99,8 +95,7 @@ fn a_sweep_expands_as_a_grid_times_seeds() {
     assert_eq!(first.params["lr"], Value::from(0.5));
     assert_eq!(first.params["k"], Value::from(1), "defaults fill the rest");
     assert_eq!(first.sweep_point.len(), 2);
-    let points: std::collections::BTreeSet<String> =
-        plans.iter().map(|p| format!("{:?}", p.sweep_point)).collect();
+    let points: std::collections::BTreeSet<String> = plans.iter().map(|p| format!("{:?}", p.sweep_point)).collect();
     assert_eq!(points.len(), 6, "every grid point appears once per seed");
     assert_eq!(plans.iter().filter(|p| p.method.as_deref() == Some("clever")).count(), 6);
 }
@@ -209,7 +204,7 @@ fn set_overrides_replace_params_and_sweeps() {
     exp.set("method=clever").unwrap();
     let plans = exp.plan(&registry()).unwrap();
     assert_eq!(plans.len(), 2, "only the seeds remain");
-    assert!(plans.iter().all(|p| p.params["n_envs"] == Value::from(5)));
+    assert!(plans.iter().all(|p| p.params["n_envs"] == 5));
     assert!(plans.iter().all(|p| p.method.as_deref() == Some("clever")));
 }
 

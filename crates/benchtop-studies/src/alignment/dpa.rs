@@ -210,7 +210,12 @@ fn evaluate(policy: &Policy, bed: &Testbed, p: &DpaParams, angle: f64, seed: u64
         verbosity: mean(golds.iter().map(|g| g.verbosity)),
         format: mean(golds.iter().map(|g| g.format)),
         reward: mean(golds.iter().map(|g| directional_reward(g, angle, p.verbosity_unit))),
-        examples: samples.iter().zip(&questions).step_by(p.testbed.eval_samples.max(1) as usize).map(|((_, t), q)| (q.text.clone(), t.clone())).collect(),
+        examples: samples
+            .iter()
+            .zip(&questions)
+            .step_by(p.testbed.eval_samples.max(1) as usize)
+            .map(|((_, t), q)| (q.text.clone(), t.clone()))
+            .collect(),
     })
 }
 
@@ -231,10 +236,12 @@ pub struct Steered {
 /// Sample `n` responses to `question` from the policy saved at `weights`, asked for direction
 /// `angle_deg`.
 pub fn steer(weights: &Path, question: &str, angle_deg: f64, n: usize, temperature: f64, seed: u64) -> Result<Vec<Steered>, StudyError> {
-    let bytes = std::fs::read(weights).map_err(|e| StudyError::Failed(format!("{}: cannot read the trained policy: {e}", weights.display())))?;
+    let bytes =
+        std::fs::read(weights).map_err(|e| StudyError::Failed(format!("{}: cannot read the trained policy: {e}", weights.display())))?;
     let device = crate::ml::device::training_device(benchtop_core::Backend::Cpu)?.inner();
     let bed = Testbed::new(0, 0.25)?;
-    let policy = Policy::new(bed.vocab.len(), &mut benchtop_data::rng(0, 0), &device).with_values(&crate::ml::nets::floats(&bytes)?, &device)?;
+    let policy =
+        Policy::new(bed.vocab.len(), &mut benchtop_data::rng(0, 0), &device).with_values(&crate::ml::nets::floats(&bytes)?, &device)?;
     let question = question.trim().to_lowercase();
     // The testbed's text has punctuation as separate words.
     let question = question.trim_end_matches('?').trim().to_owned() + " ?";
@@ -245,7 +252,11 @@ pub fn steer(weights: &Path, question: &str, angle_deg: f64, n: usize, temperatu
         .into_iter()
         .map(|(_, text)| {
             let g = known.as_ref().map(|q| quiz::gold(q, &text));
-            Steered { words: quiz::words(&text).iter().filter(|w| !matches!(**w, "." | "?" | "!" | ",")).count(), helpfulness: g.map(|g| g.helpfulness), text }
+            Steered {
+                words: quiz::words(&text).iter().filter(|w| !matches!(**w, "." | "?" | "!" | ",")).count(),
+                helpfulness: g.map(|g| g.helpfulness),
+                text,
+            }
         })
         .collect())
 }

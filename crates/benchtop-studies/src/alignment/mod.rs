@@ -244,10 +244,13 @@ pub fn sample_texts(
     rng: &mut benchtop_data::Rng,
 ) -> Result<Vec<(Vec<u32>, String)>, StudyError> {
     let ids = model.sample(prompts, bed.eos, temperature, rng)?;
-    Ok(ids.into_iter().map(|r| {
-        let text = bed.text(&r);
-        (r, text)
-    }).collect())
+    Ok(ids
+        .into_iter()
+        .map(|r| {
+            let text = bed.text(&r);
+            (r, text)
+        })
+        .collect())
 }
 
 /// Mean of `values` (0 for none).

@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 
 use super::policy::{Policy, TokenBatch};
 use super::{Testbed, TestbedParams, csv_field, logprobs, mean, sample_texts, sft_policy, write_artifact};
+use crate::ml::bradley_terry::{self, BtOptions, Comparisons, Head, cross_validate_l2};
 use crate::ml::device::training_device;
 use crate::ml::nets::host;
 use crate::ml::nets::tensor;
-use crate::ml::bradley_terry::{self, BtOptions, Comparisons, Head, cross_validate_l2};
 
 pub struct OnlineRlhf;
 
@@ -154,7 +154,14 @@ fn train_proxy(ctx: &RunContext, bed: &Testbed, p: &RlhfParams, device: &Device)
     let options = BtOptions { steps: 300, lr: 0.05, l2: 1.0 };
     let cancelled = || ctx.is_cancelled();
     let (l2, _) = cross_validate_l2(&train, &group, Head::Linear, &options, ctx.seed(), device, &cancelled)?;
-    let model = bradley_terry::train(&train, Head::Linear, &BtOptions { l2, ..options }, &mut benchtop_data::rng(ctx.seed(), 131), device, &cancelled)?;
+    let model = bradley_terry::train(
+        &train,
+        Head::Linear,
+        &BtOptions { l2, ..options },
+        &mut benchtop_data::rng(ctx.seed(), 131),
+        device,
+        &cancelled,
+    )?;
     // Held-out accuracy against the gold ordering (ties left out).
     let mut test = Comparisons::new(dim);
     for &qi in &bed.test {
@@ -168,11 +175,20 @@ fn train_proxy(ctx: &RunContext, bed: &Testbed, p: &RlhfParams, device: &Device)
         }
     }
     let accuracy = bradley_terry::accuracy(&bradley_terry::probabilities(&model, &test, device)?, &test.target);
-    ctx.info(format!("proxy reward: {} comparisons, L2 {l2} by cross-validation, {:.1}% agreement with gold on held-out pairs", train.len(), 100.0 * accuracy));
+    ctx.info(format!(
+        "proxy reward: {} comparisons, L2 {l2} by cross-validation, {:.1}% agreement with gold on held-out pairs",
+        train.len(),
+        100.0 * accuracy
+    ));
     Ok((model, accuracy))
 }
 
-fn proxy_rewards(model: &bradley_terry::RewardNet, bed: &Testbed, items: &[(&Question, &str)], device: &Device) -> Result<Vec<f64>, StudyError> {
+fn proxy_rewards(
+    model: &bradley_terry::RewardNet,
+    bed: &Testbed,
+    items: &[(&Question, &str)],
+    device: &Device,
+) -> Result<Vec<f64>, StudyError> {
     let dim = bed.vocab.len() + 4;
     let rows: Vec<f32> = items.iter().flat_map(|(q, r)| proxy_features(bed, q, r)).collect();
     Ok(bradley_terry::rewards(model, &rows, dim, device)?.into_iter().map(f64::from).collect())
@@ -264,7 +280,8 @@ fn collect_pairs(
         prompts.extend(std::iter::repeat_n(prompt, k));
     }
     let samples = sample_texts(policy, bed, &prompts, p.testbed.temperature, rng)?;
-    let items: Vec<(&Question, &str)> = samples.iter().enumerate().map(|(i, (_, t))| (&bed.questions[bed.train[i / k]], t.as_str())).collect();
+    let items: Vec<(&Question, &str)> =
+        samples.iter().enumerate().map(|(i, (_, t))| (&bed.questions[bed.train[i / k]], t.as_str())).collect();
     let rewards = proxy_rewards(proxy, bed, &items, device)?;
     let mut pairs = Vec::new();
     for j in 0..bed.train.len() {
@@ -282,10 +299,8 @@ fn collect_pairs(
         let (chosen, rejected) = (with_eos(best), with_eos(worst));
         pairs.push(DpoPair { prompt: prompts[j * k].clone(), chosen, rejected, ref_chosen: 0.0, ref_rejected: 0.0 });
     }
-    let rows: Vec<(&[u32], &[u32])> = pairs
-        .iter()
-        .flat_map(|d| [(d.prompt.as_slice(), d.chosen.as_slice()), (d.prompt.as_slice(), d.rejected.as_slice())])
-        .collect();
+    let rows: Vec<(&[u32], &[u32])> =
+        pairs.iter().flat_map(|d| [(d.prompt.as_slice(), d.chosen.as_slice()), (d.prompt.as_slice(), d.rejected.as_slice())]).collect();
     let lp = logprobs(reference, &rows, device)?;
     for (i, d) in pairs.iter_mut().enumerate() {
         d.ref_chosen = lp[2 * i];
@@ -317,7 +332,15 @@ struct Evaluator<'a> {
 }
 
 impl Evaluator<'_> {
-    fn evaluate(&self, policy: &Policy, reference: &Policy, proxy: &bradley_terry::RewardNet, p: &RlhfParams, seed: u64, device: &Device) -> Result<Evaluation, StudyError> {
+    fn evaluate(
+        &self,
+        policy: &Policy,
+        reference: &Policy,
+        proxy: &bradley_terry::RewardNet,
+        p: &RlhfParams,
+        seed: u64,
+        device: &Device,
+    ) -> Result<Evaluation, StudyError> {
         // The same evaluation stream at every iteration: differences come from the policy.
         let samples = sample_texts(policy, self.bed, &self.prompts, p.testbed.temperature, &mut benchtop_data::rng(seed, 140))?;
         let golds: Vec<quiz::Gold> = samples.iter().zip(&self.questions).map(|((_, t), q)| quiz::gold(q, t)).collect();
@@ -339,7 +362,15 @@ impl Evaluator<'_> {
         Ok(Evaluation {
             gold_reward: mean(gold.iter().copied()),
             proxy_reward: mean(proxy),
-            win_rate: mean(gold.iter().zip(&self.sft_gold).map(|(a, b)| if (a - b).abs() < 1e-9 { 0.5 } else if a > b { 1.0 } else { 0.0 })),
+            win_rate: mean(gold.iter().zip(&self.sft_gold).map(|(a, b)| {
+                if (a - b).abs() < 1e-9 {
+                    0.5
+                } else if a > b {
+                    1.0
+                } else {
+                    0.0
+                }
+            })),
             // Monte Carlo KL(π || π_ref) from the policy's own samples.
             kl: mean(lp.iter().zip(&lp_ref).map(|(a, b)| (a - b) as f64)),
             helpfulness: mean(golds.iter().map(|g| g.helpfulness)),
@@ -363,8 +394,6 @@ fn log_evaluation(ctx: &RunContext, step: u64, e: &Evaluation) {
         ctx.log_metric(name, step, v);
     }
 }
-
-/// The SFT options both methods share.
 
 impl Study for OnlineRlhf {
     type Params = RlhfParams;
@@ -391,7 +420,9 @@ impl Study for OnlineRlhf {
             ChartSpec::new(ChartKind::Curves, "proxy_reward").with_title("Proxy reward per iteration (what DPO optimises)"),
             ChartSpec::new(ChartKind::Curves, "win_rate").with_title("Win rate against the SFT policy (gold)"),
             ChartSpec::new(ChartKind::Curves, "kl").with_title("KL to the reference (SFT) policy"),
-            ChartSpec::new(ChartKind::Bars, "gold_reward").paired_against("method", "offline_dpo", &[]).with_title("Iterative minus offline DPO, gold reward, same seed"),
+            ChartSpec::new(ChartKind::Bars, "gold_reward")
+                .paired_against("method", "offline_dpo", &[])
+                .with_title("Iterative minus offline DPO, gold reward, same seed"),
         ]
     }
 
@@ -417,7 +448,10 @@ impl Study for OnlineRlhf {
 
         let start = evaluator.evaluate(&reference, &reference, &proxy, p, seed, &device)?;
         log_evaluation(ctx, 0, &start);
-        ctx.info(format!("SFT policy: gold reward {:.3}, helpfulness {:.3}, {:.1} words", start.gold_reward, start.helpfulness, start.verbosity));
+        ctx.info(format!(
+            "SFT policy: gold reward {:.3}, helpfulness {:.3}, {:.1} words",
+            start.gold_reward, start.helpfulness, start.verbosity
+        ));
 
         let iterations = p.iterations as usize;
         let steps = p.steps_per_iteration as usize;

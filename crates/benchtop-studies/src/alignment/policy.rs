@@ -231,7 +231,13 @@ impl Policy {
         Ok(out)
     }
 
-    fn sample_chunk(&self, prompts: &[Vec<u32>], eos: u32, temperature: f64, rng: &mut benchtop_data::Rng) -> Result<Vec<Vec<u32>>, StudyError> {
+    fn sample_chunk(
+        &self,
+        prompts: &[Vec<u32>],
+        eos: u32,
+        temperature: f64,
+        rng: &mut benchtop_data::Rng,
+    ) -> Result<Vec<Vec<u32>>, StudyError> {
         let device = self.token.val().device();
         let vocab = self.vocab();
         let mut rows: Vec<Vec<u32>> = prompts.iter().map(|p| p.iter().copied().take(MAX_LEN - 1).collect()).collect();
@@ -272,7 +278,8 @@ fn draw(logits: &[f32], temperature: f64, rng: &mut benchtop_data::Rng) -> u32 {
         return (0..logits.len()).filter(|&i| usable(i)).max_by(|&a, &b| logits[a].total_cmp(&logits[b])).unwrap_or(0) as u32;
     }
     let top = (0..logits.len()).filter(|&i| usable(i)).map(|i| logits[i] as f64).fold(f64::NEG_INFINITY, f64::max);
-    let weights: Vec<f64> = (0..logits.len()).map(|i| if usable(i) { ((logits[i] as f64 - top) / temperature).exp() } else { 0.0 }).collect();
+    let weights: Vec<f64> =
+        (0..logits.len()).map(|i| if usable(i) { ((logits[i] as f64 - top) / temperature).exp() } else { 0.0 }).collect();
     let total: f64 = weights.iter().sum();
     let mut u = rng.random::<f64>() * total;
     for (i, w) in weights.iter().enumerate() {

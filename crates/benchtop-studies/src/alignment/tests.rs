@@ -9,7 +9,8 @@ use benchtop_data::quiz;
 fn context(seed: u64) -> RunContext {
     let (tx, _rx) = std::sync::mpsc::channel();
     let cache = benchtop_core::ArtifactCache::new(std::env::temp_dir().join("benchtop-test-policies"));
-    RunContext::new(benchtop_core::RunId::new(), seed, Backend::Cpu, tempfile::tempdir().unwrap().keep(), tx, Default::default()).with_cache(cache)
+    RunContext::new(benchtop_core::RunId::new(), seed, Backend::Cpu, tempfile::tempdir().unwrap().keep(), tx, Default::default())
+        .with_cache(cache)
 }
 
 fn device() -> Device {
@@ -39,7 +40,8 @@ fn a_saved_policy_gives_the_same_log_probabilities() {
     let response = bed.response("the answer is 7 .").unwrap();
     let values = policy.values().unwrap();
     let loaded = Policy::new(bed.vocab.len(), &mut benchtop_data::rng(9, 9), &device).with_values(&values, &device).unwrap();
-    let (a, b) = (logprobs(&policy, &[(&prompt, &response)], &device).unwrap(), logprobs(&loaded, &[(&prompt, &response)], &device).unwrap());
+    let (a, b) =
+        (logprobs(&policy, &[(&prompt, &response)], &device).unwrap(), logprobs(&loaded, &[(&prompt, &response)], &device).unwrap());
     assert_eq!(a, b);
     assert!(Policy::new(bed.vocab.len(), &mut benchtop_data::rng(0, 0), &device).with_values(&values[1..], &device).is_err());
     // Padding after a row never changes its log-probability (causal attention).

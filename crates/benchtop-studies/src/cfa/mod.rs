@@ -384,10 +384,21 @@ impl Study for Cfa {
                     step += p.probe_epochs as u64;
                 }
                 if p.method != CfaMethod::LinearProbe {
-                    model = train(model, LinearModel::forward, &train_set, &options(p.ft_epochs, p.ft_lr), &mut rng, &device, |epoch, _, m| {
-                        log_scores(step + epoch as u64 + 1, &score(&predict(m, LinearModel::forward, &test_set, &device)?, &task.test, &task.mask));
-                        cancelled()
-                    })?;
+                    model = train(
+                        model,
+                        LinearModel::forward,
+                        &train_set,
+                        &options(p.ft_epochs, p.ft_lr),
+                        &mut rng,
+                        &device,
+                        |epoch, _, m| {
+                            log_scores(
+                                step + epoch as u64 + 1,
+                                &score(&predict(m, LinearModel::forward, &test_set, &device)?, &task.test, &task.mask),
+                            );
+                            cancelled()
+                        },
+                    )?;
                 }
                 score(&predict(&model, LinearModel::forward, &test_set, &device)?, &task.test, &task.mask)
             }
@@ -436,7 +447,8 @@ fn pretrained(ctx: &RunContext, p: &CfaParams, device: &Device) -> Result<Encode
         let mut rng = benchtop_data::rng(ctx.seed(), 36);
         let model = LinearModel { encoder: Encoder::new(&mut rng, device), head: linear(&mut rng, FEATURES, CLASSES, device) };
         let data = Batchable { x: &plain.pixels, labels: &plain.labels, shape: [1, 28, 28] };
-        let options = TrainOptions { epochs: p.pretrain_epochs, batch_size: p.batch_size as usize, lr: 1e-3, weight_decay: 1e-4, decoupled: true };
+        let options =
+            TrainOptions { epochs: p.pretrain_epochs, batch_size: p.batch_size as usize, lr: 1e-3, weight_decay: 1e-4, decoupled: true };
         let model = train(model, LinearModel::forward, &data, &options, &mut rng, device, |epoch, loss, _| {
             ctx.info(format!("pre-training epoch {}: loss {loss:.4}", epoch + 1));
             ctx.check_cancelled()
@@ -467,7 +479,8 @@ fn cfa_heads(ctx: &RunContext, p: &CfaParams, encoder: &Encoder, task: &Task, de
             + domain_loss.forward(cosine_logits(f, h.domains.val(), scale), d)
             + orthogonality(h.classes.val(), h.domains.val()).mul_scalar(p.ortho_weight)
     };
-    let options = TrainOptions { epochs: p.probe_epochs, batch_size: p.batch_size as usize, lr: p.probe_lr, weight_decay: 1e-4, decoupled: true };
+    let options =
+        TrainOptions { epochs: p.probe_epochs, batch_size: p.batch_size as usize, lr: p.probe_lr, weight_decay: 1e-4, decoupled: true };
     let mut last = f64::NAN;
     let heads = fit(heads, loss, n, &options, &mut rng, |epoch, _, h| {
         last = host(orthogonality(h.classes.val(), h.domains.val()))?.first().copied().unwrap_or(f32::NAN) as f64;

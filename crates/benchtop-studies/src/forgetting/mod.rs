@@ -22,8 +22,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ml::device::training_device;
-use crate::ml::nets::host;
 use crate::ml::lora::LoraLinear;
+use crate::ml::nets::host;
 use crate::ml::nets::{Batchable, TrainOptions, fit, linear, predict, tensor};
 
 /// The study's registry entry.
@@ -264,11 +264,7 @@ fn batchable(d: &Digits) -> Batchable<'_> {
 
 fn accuracy(model: &Mlp, d: &Digits, device: &Device) -> Result<f64, StudyError> {
     let logits = predict(model, Mlp::forward, &batchable(d), device)?;
-    let right = logits
-        .chunks_exact(10)
-        .zip(&d.labels)
-        .filter(|(row, y)| crate::ml::nets::argmax(row) == Some(**y as usize))
-        .count();
+    let right = logits.chunks_exact(10).zip(&d.labels).filter(|(row, y)| crate::ml::nets::argmax(row) == Some(**y as usize)).count();
     Ok(right as f64 / d.len().max(1) as f64)
 }
 
@@ -391,11 +387,13 @@ fn pretrained(ctx: &RunContext, p: &ForgettingParams, data: &Data, device: &Devi
     let bytes = ctx.cached(&key, || {
         let mut rng = benchtop_data::rng(ctx.seed(), 55);
         let model = Mlp::new(&mut rng, device);
-        let options = TrainOptions { epochs: p.pretrain_epochs, batch_size: p.batch_size as usize, lr: 1e-3, weight_decay: 0.0, decoupled: true };
-        let trained = crate::ml::nets::train(model, Mlp::forward, &batchable(&data.pretrain), &options, &mut rng, device, |epoch, loss, _| {
-            ctx.info(format!("pre-training epoch {}: loss {loss:.4}", epoch + 1));
-            ctx.check_cancelled()
-        })?;
+        let options =
+            TrainOptions { epochs: p.pretrain_epochs, batch_size: p.batch_size as usize, lr: 1e-3, weight_decay: 0.0, decoupled: true };
+        let trained =
+            crate::ml::nets::train(model, Mlp::forward, &batchable(&data.pretrain), &options, &mut rng, device, |epoch, loss, _| {
+                ctx.info(format!("pre-training epoch {}: loss {loss:.4}", epoch + 1));
+                ctx.check_cancelled()
+            })?;
         Ok(crate::ml::nets::float_bytes(&trained.values()?))
     })?;
     crate::ml::nets::floats(&bytes)
@@ -420,6 +418,9 @@ fn finetuned(ctx: &RunContext, p: &ForgettingParams, data: &Data, pre: &[f32], d
     crate::ml::nets::floats(&bytes)
 }
 
+/// Measures the model at a step and logs it: (speciality, generality) accuracy.
+type Probe<'a> = dyn Fn(u64, &Mlp) -> Result<(f64, f64), StudyError> + 'a;
+
 /// Fine-tuning with the method's pull toward the pre-trained model (none for `finetune`).
 fn regularised_finetune(
     ctx: &RunContext,
@@ -427,7 +428,7 @@ fn regularised_finetune(
     data: &Data,
     pre: &Mlp,
     device: &Device,
-    log: &dyn Fn(u64, &Mlp) -> Result<(f64, f64), StudyError>,
+    log: &Probe,
 ) -> Result<Vec<f32>, StudyError> {
     let anchor: Vec<Tensor<1>> = pre.flat().into_iter().map(|t| t.detach()).collect();
     let teacher = pre.valid();
@@ -468,10 +469,8 @@ fn write_samples(ctx: &RunContext, data: &Data) {
     if std::fs::create_dir_all(ctx.artifacts_dir()).is_err() {
         return;
     }
-    let rows: Vec<Vec<&[f32]>> = vec![
-        (0..12).map(|i| data.generality.image(i)).collect(),
-        (0..12).map(|i| data.speciality.image(i)).collect(),
-    ];
+    let rows: Vec<Vec<&[f32]>> =
+        vec![(0..12).map(|i| data.generality.image(i)).collect(), (0..12).map(|i| data.speciality.image(i)).collect()];
     let path = ctx.artifacts_dir().join("samples.png");
     if benchtop_data::grid::write_grid_png(&rows, 28, 28, 2, &path).is_ok() {
         ctx.record_artifact("samples.png", path);

@@ -10,7 +10,14 @@ fn run_with(p: &ForgettingParams, seed: u64, cache: &std::path::Path) -> Summary
 
 /// A small setting, shared by the tests below.
 fn small() -> ForgettingParams {
-    ForgettingParams { pretrain_points: 4000, pretrain_epochs: 3, finetune_points: 1500, test_points: 800, ft_epochs: 3, ..ForgettingParams::default() }
+    ForgettingParams {
+        pretrain_points: 4000,
+        pretrain_epochs: 3,
+        finetune_points: 1500,
+        test_points: 800,
+        ft_epochs: 3,
+        ..ForgettingParams::default()
+    }
 }
 
 #[test]
@@ -66,7 +73,9 @@ fn fine_tuning_forgets_and_wise_ft_keeps_generality_at_a_small_cost() {
         assert!(ft["speciality"] > ft["speciality_before"] + 0.5, "fine-tuning learns the speciality: {ft:?}");
         assert!(ft["generality"] < ft["generality_before"] - 0.2, "and forgets: {ft:?}");
         let best = [0.5, 0.6, 0.7, 0.8, 0.9]
-            .map(|alpha| run_with(&ForgettingParams { method: ForgettingMethod::WiseFt, alpha, ..ForgettingParams::default() }, seed, cache.path()))
+            .map(|alpha| {
+                run_with(&ForgettingParams { method: ForgettingMethod::WiseFt, alpha, ..ForgettingParams::default() }, seed, cache.path())
+            })
             .into_iter()
             .filter(|w| w["speciality"] >= ft["speciality"] - 0.05)
             .map(|w| w["generality"])

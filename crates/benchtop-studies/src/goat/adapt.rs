@@ -33,12 +33,7 @@ impl Features {
         for &i in idx {
             x.extend_from_slice(&self.x[i * self.dim..(i + 1) * self.dim]);
         }
-        Features {
-            name: self.name.clone(),
-            x,
-            dim: self.dim,
-            labels: self.labels.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()),
-        }
+        Features { name: self.name.clone(), x, dim: self.dim, labels: self.labels.as_ref().map(|l| idx.iter().map(|&i| l[i]).collect()) }
     }
 }
 
@@ -77,6 +72,7 @@ pub struct StepReport {
 /// One step of gradual self-training: the current head pseudo-labels `domain`, the
 /// `drop_fraction` least confident rows (confidence = max logit - min logit) are dropped, and
 /// the head trains on the rest; the result is the next teacher.
+#[allow(clippy::too_many_arguments)]
 pub fn self_train_step(
     head: Head,
     domain: &Features,
@@ -105,9 +101,8 @@ pub fn self_train_step(
     let kept_right = domain.labels.as_ref().map(|truth| scored.iter().filter(|(i, _, y)| truth[*i] == *y).count());
     let kept = domain.select(&idx);
     let data = Batchable { x: &kept.x, labels: &pseudo, shape: [1, 1, domain.dim] };
-    let head = train(head, head_forward, &data, options, rng, device, |_, _, _| {
-        if cancelled() { Err(StudyError::Cancelled) } else { Ok(()) }
-    })?;
+    let head =
+        train(head, head_forward, &data, options, rng, device, |_, _, _| if cancelled() { Err(StudyError::Cancelled) } else { Ok(()) })?;
     head.settle();
     Ok((head, StepReport { kept: idx.len(), kept_right }))
 }

@@ -56,7 +56,6 @@ impl Setting {
     }
 }
 
-
 /// Digits needed for `given` domains of `n` points and a target test set of `test`.
 pub fn digits_needed(n: usize, test: usize, given: usize) -> usize {
     (2 + given) * n + test
@@ -220,11 +219,8 @@ mod tests {
         assert_eq!(s.given.len(), 2);
         assert_eq!((s.target.len(), s.target_test.len()), (500, 200));
         // Names carry each domain's distance range: they increase along the path.
-        let lows: Vec<f32> = s
-            .path()
-            .iter()
-            .map(|d| water(d).trim_start_matches("water").split('-').next().unwrap().parse::<f32>().unwrap())
-            .collect();
+        let lows: Vec<f32> =
+            s.path().iter().map(|d| water(d).trim_start_matches("water").split('-').next().unwrap().parse::<f32>().unwrap()).collect();
         assert!(lows.windows(2).all(|w| w[0] <= w[1]), "{lows:?}");
         // Standardised on the source: its numeric columns have mean about 0.
         let mean0: f32 = s.source.x.chunks(Covertype::WIDTH).map(|r| r[0]).sum::<f32>() / 500.0;

@@ -23,9 +23,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ml::device::training_device;
+use crate::ml::nets::{Batchable, TrainOptions, predict, train};
 use adapt::{Features, accuracy, equalise, generated, ot_plan, self_train_step};
 use domains::{Domain, Setting, covertype_by_water, digits_needed, rotating_digits};
-use crate::ml::nets::{Batchable, TrainOptions, predict, train};
 use model::{Classifier, Encoder, EncoderKind, Head};
 
 /// The study's registry entry.
@@ -347,11 +347,19 @@ fn source_model(
         let data = Batchable { x: &setting.source.x, labels: &setting.source.labels, shape: setting.shape };
         let options = p.train_options(p.source_epochs);
         let mut rng = benchtop_data::rng(ctx.seed(), 12);
-        let trained = train(model, |m, x| m.forward(x), &data, &options, &mut rng, device, |epoch, loss, _| {
-            ctx.log_metric("source_loss", epoch as u64, loss);
-            ctx.info(format!("source epoch {}: loss {loss:.4}", epoch + 1));
-            ctx.check_cancelled()
-        })?;
+        let trained = train(
+            model,
+            |m, x| m.forward(x),
+            &data,
+            &options,
+            &mut rng,
+            device,
+            |epoch, loss, _| {
+                ctx.log_metric("source_loss", epoch as u64, loss);
+                ctx.info(format!("source epoch {}: loss {loss:.4}", epoch + 1));
+                ctx.check_cancelled()
+            },
+        )?;
         trained.to_bytes()
     })?;
     fresh_classifier(setting, encoder, ctx.seed(), device).load_bytes(&bytes, device)
@@ -394,7 +402,13 @@ fn features(
 }
 
 /// The exact OT plan between two equal-size feature clouds (cached per source model and pair).
-fn plan_for(ctx: &RunContext, a: &Features, b: &Features, data_key: &CacheKey, device: &Device) -> Result<benchtop_data::ot::Plan, StudyError> {
+fn plan_for(
+    ctx: &RunContext,
+    a: &Features,
+    b: &Features,
+    data_key: &CacheKey,
+    device: &Device,
+) -> Result<benchtop_data::ot::Plan, StudyError> {
     let key = data_key.clone().param("stage", "ot_plan").param("from", a.name.as_str()).param("to", b.name.as_str()).param("n", a.len());
     let plain = device.clone().inner();
     let bytes = ctx.cached(&key, || Ok(adapt::plan_to_bytes(&ot_plan(a, b, &plain)?)))?;

@@ -82,12 +82,7 @@ impl Fitted {
         if data.is_empty() {
             return 0.0;
         }
-        let wrong = self
-            .logits(data)
-            .iter()
-            .zip(&data.y)
-            .filter(|(f, y)| (**f > 0.0) != (**y > 0.5))
-            .count();
+        let wrong = self.logits(data).iter().zip(&data.y).filter(|(f, y)| (**f > 0.0) != (**y > 0.5)).count();
         wrong as f64 / data.len() as f64
     }
 }
@@ -101,10 +96,7 @@ struct Linear1 {
 impl Linear1 {
     /// Zero weights: the objective is convex, so a fixed start keeps runs deterministic.
     fn zeros(dim: usize, device: &Device) -> Self {
-        Linear1 {
-            weight: Param::from_tensor(Tensor::zeros([dim, 1], device)),
-            bias: Param::from_tensor(Tensor::zeros([1, 1], device)),
-        }
+        Linear1 { weight: Param::from_tensor(Tensor::zeros([dim, 1], device)), bias: Param::from_tensor(Tensor::zeros([1, 1], device)) }
     }
 
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {

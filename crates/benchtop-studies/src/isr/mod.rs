@@ -8,7 +8,7 @@
 //! scales differ. ERM and IRM lean on the spurious features and fail when, at test time,
 //! those stop agreeing with the label.
 
-use benchtop_core::{ChartKind, ChartSpec, Params, ParamProblem, RunContext, Study, StudyError, Summary};
+use benchtop_core::{ChartKind, ChartSpec, ParamProblem, Params, RunContext, Study, StudyError, Summary};
 use benchtop_data::isr::{IsrConfig, IsrData, Samples, generate};
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use schemars::JsonSchema;
@@ -102,10 +102,8 @@ impl Params for IsrParams {
     fn check(&self) -> Vec<ParamProblem> {
         let mut problems = Vec::new();
         if self.method == IsrMethod::Irm && self.irm_anneal_steps >= self.steps {
-            problems.push(ParamProblem::new(
-                "irm_anneal_steps",
-                format!("must be below steps ({}) or the penalty never applies", self.steps),
-            ));
+            problems
+                .push(ParamProblem::new("irm_anneal_steps", format!("must be below steps ({}) or the penalty never applies", self.steps)));
         }
         problems
     }
@@ -145,9 +143,7 @@ impl Study for Isr {
             ChartSpec::new(ChartKind::Curves, "test_error")
                 .with_filter("n_envs", 6)
                 .with_title("Test error during training at E = 6 = d_spu + 1"),
-            ChartSpec::new(ChartKind::Bars, "test_error")
-                .with_filter("n_envs", 6)
-                .with_title("Test error by method at E = 6"),
+            ChartSpec::new(ChartKind::Bars, "test_error").with_filter("n_envs", 6).with_title("Test error by method at E = 6"),
         ]
     }
 
@@ -178,18 +174,11 @@ impl Study for Isr {
             IsrMethod::Erm | IsrMethod::Irm => (design(&pooled, &data, false), design(&data.test, &data, false)),
             IsrMethod::Oracle => (design(&pooled, &data, true), design(&data.test, &data, true)),
             IsrMethod::IsrMean | IsrMethod::IsrCov => {
-                let basis = if p.method == IsrMethod::IsrMean {
-                    isr_mean_subspace(&data)
-                } else {
-                    isr_cov_subspace(&data)
-                };
+                let basis = if p.method == IsrMethod::IsrMean { isr_mean_subspace(&data) } else { isr_cov_subspace(&data) };
                 let overlap = invariant_overlap(&data, &basis);
                 ctx.info(format!("recovered subspace overlaps the true invariant one by {overlap:.3} (1 = exactly)"));
                 summary.insert("invariant_overlap".into(), overlap);
-                (
-                    design(&pooled, &data, false).project(&basis),
-                    design(&data.test, &data, false).project(&basis),
-                )
+                (design(&pooled, &data, false).project(&basis), design(&data.test, &data, false).project(&basis))
             }
         };
 
@@ -218,13 +207,8 @@ fn design(samples: &Samples, data: &IsrData, oracle: bool) -> Design {
 
 /// Class-1 rows of one environment as a matrix.
 fn class_rows(env: &Samples, dim: usize) -> DMatrix<f64> {
-    let rows: Vec<f64> = env
-        .x
-        .chunks_exact(dim)
-        .zip(&env.y)
-        .filter(|(_, y)| **y > 0.5)
-        .flat_map(|(row, _)| row.iter().map(|&v| v as f64))
-        .collect();
+    let rows: Vec<f64> =
+        env.x.chunks_exact(dim).zip(&env.y).filter(|(_, y)| **y > 0.5).flat_map(|(row, _)| row.iter().map(|&v| v as f64)).collect();
     DMatrix::from_row_slice(rows.len() / dim, dim, &rows)
 }
 

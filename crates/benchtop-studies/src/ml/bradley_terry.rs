@@ -144,7 +144,13 @@ pub fn train(
     let loss = |m: &RewardNet, _: &[usize]| bt_loss(m.forward(a.clone()), m.forward(b.clone()), target.clone(), weight.clone());
     // Adam with the L2 term in the gradient (not decoupled): the optimum is the L2-penalised
     // maximum likelihood, the same for every method whatever its number of comparisons.
-    let opts = TrainOptions { epochs: options.steps, batch_size: data.len().max(2), lr: options.lr, weight_decay: options.l2 as f32, decoupled: false };
+    let opts = TrainOptions {
+        epochs: options.steps,
+        batch_size: data.len().max(2),
+        lr: options.lr,
+        weight_decay: options.l2 as f32,
+        decoupled: false,
+    };
     fit(model, loss, data.len().max(2), &opts, rng, |_, _, _| if cancelled() { Err(StudyError::Cancelled) } else { Ok(()) })
 }
 
@@ -177,8 +183,8 @@ pub fn cross_validate_l2(
         let (mut total, mut n) = (0.0, 0usize);
         for fold in 0..FOLDS {
             let (mut fit_on, mut held) = (Comparisons::new(data.dim), Comparisons::new(data.dim));
-            for i in 0..data.len() {
-                let to = if group[i] % FOLDS == fold { &mut held } else { &mut fit_on };
+            for (i, g) in group.iter().enumerate().take(data.len()) {
+                let to = if g % FOLDS == fold { &mut held } else { &mut fit_on };
                 to.push(data.row_a(i), data.row_b(i), data.target[i], data.weight[i]);
             }
             if fit_on.is_empty() || held.is_empty() {
@@ -187,7 +193,8 @@ pub fn cross_validate_l2(
             let opts = BtOptions { l2, ..*options };
             let model = train(&fit_on, head, &opts, &mut benchtop_data::rng(seed, 90 + fold), device, cancelled)?;
             let p = probabilities(&model, &held, device)?;
-            total += p.iter().zip(&held.target).map(|(p, t)| if *t > 0.5 { p.max(1e-9).ln() } else { (1.0 - p).max(1e-9).ln() }).sum::<f64>();
+            total +=
+                p.iter().zip(&held.target).map(|(p, t)| if *t > 0.5 { p.max(1e-9).ln() } else { (1.0 - p).max(1e-9).ln() }).sum::<f64>();
             n += held.len();
         }
         scores.push(total / n.max(1) as f64);
@@ -259,7 +266,12 @@ mod tests {
     #[test]
     fn the_loss_is_log_two_at_equal_rewards_and_a_fit_recovers_a_hidden_utility() {
         let device = Device::flex();
-        let l = bt_loss(tensor(vec![0.3, -1.0], [2], &device), tensor(vec![0.3, -1.0], [2], &device), tensor(vec![1.0, 0.0], [2], &device), tensor(vec![1.0, 1.0], [2], &device));
+        let l = bt_loss(
+            tensor(vec![0.3, -1.0], [2], &device),
+            tensor(vec![0.3, -1.0], [2], &device),
+            tensor(vec![1.0, 0.0], [2], &device),
+            tensor(vec![1.0, 1.0], [2], &device),
+        );
         assert!((host(l).unwrap()[0] as f64 - 2f64.ln()).abs() < 1e-6);
 
         // Labels from a hidden linear utility on 5 features: the fit ranks held-out pairs.

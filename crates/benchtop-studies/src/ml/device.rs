@@ -21,9 +21,7 @@ fn gpu_device() -> Result<Device, StudyError> {
 
 #[cfg(not(feature = "gpu"))]
 fn gpu_device() -> Result<Device, StudyError> {
-    Err(StudyError::Backend(
-        "this Benchtop was built without GPU support; rebuild with `--features gpu` or use backend = \"cpu\"".into(),
-    ))
+    Err(StudyError::Backend("this Benchtop was built without GPU support; rebuild with `--features gpu` or use backend = \"cpu\"".into()))
 }
 
 /// The compute a run on `backend` gets in this process, for its provenance: the CPU model,

@@ -86,7 +86,9 @@ pub struct MiniLm {
 /// The bundled tokenizer (WordPiece, lower-casing, [CLS] ... [SEP]).
 pub fn tokenizer() -> Result<Tokenizer, StudyError> {
     let mut json = Vec::new();
-    flate2::read::GzDecoder::new(TOKENIZER_GZ).read_to_end(&mut json).map_err(|e| StudyError::failed(format!("the bundled tokenizer: {e}")))?;
+    flate2::read::GzDecoder::new(TOKENIZER_GZ)
+        .read_to_end(&mut json)
+        .map_err(|e| StudyError::failed(format!("the bundled tokenizer: {e}")))?;
     let mut tokenizer = Tokenizer::from_bytes(&json).map_err(|e| StudyError::failed(format!("the bundled tokenizer: {e}")))?;
     // The file pads and truncates to 128; sentence-transformers truncates at 256 instead and
     // pads only within a batch, which `embed_batch` does itself.
@@ -98,12 +100,19 @@ pub fn tokenizer() -> Result<Tokenizer, StudyError> {
 impl MiniLm {
     /// Load the weights from `path` (a `model.safetensors` with plain BERT tensor names).
     pub fn load(path: &Path, device: &Device) -> Result<MiniLm, StudyError> {
-        let bytes = std::fs::read(path).map_err(|e| StudyError::failed(format!("{}: cannot read the MiniLM weights: {e}", path.display())))?;
-        let file = SafeTensors::deserialize(&bytes).map_err(|e| StudyError::failed(format!("{}: not a safetensors file: {e}", path.display())))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| StudyError::failed(format!("{}: cannot read the MiniLM weights: {e}", path.display())))?;
+        let file =
+            SafeTensors::deserialize(&bytes).map_err(|e| StudyError::failed(format!("{}: not a safetensors file: {e}", path.display())))?;
         let get = |name: &str, dims: &[usize]| -> Result<Vec<f32>, StudyError> {
             let t = file.tensor(name).map_err(|e| StudyError::failed(format!("{}: {name}: {e}", path.display())))?;
             if t.dtype() != safetensors::Dtype::F32 || t.shape() != dims {
-                return Err(StudyError::failed(format!("{}: {name} is {:?} {:?}, expected F32 {dims:?}", path.display(), t.dtype(), t.shape())));
+                return Err(StudyError::failed(format!(
+                    "{}: {name} is {:?} {:?}, expected F32 {dims:?}",
+                    path.display(),
+                    t.dtype(),
+                    t.shape()
+                )));
             }
             crate::ml::nets::floats(t.data())
         };
@@ -114,7 +123,10 @@ impl MiniLm {
             Ok(Tensor::from_data(TensorData::new(get(name, &[n])?, [n]), device))
         };
         let linear = |prefix: &str, d_in: usize, d_out: usize| -> Result<Linear, StudyError> {
-            Ok(Linear { weight: matrix(&format!("{prefix}.weight"), d_out, d_in)?.transpose(), bias: vector(&format!("{prefix}.bias"), d_out)? })
+            Ok(Linear {
+                weight: matrix(&format!("{prefix}.weight"), d_out, d_in)?.transpose(),
+                bias: vector(&format!("{prefix}.bias"), d_out)?,
+            })
         };
         let norm = |prefix: &str| -> Result<LayerNorm, StudyError> {
             Ok(LayerNorm { gamma: vector(&format!("{prefix}.weight"), HIDDEN)?, beta: vector(&format!("{prefix}.bias"), HIDDEN)? })
@@ -207,7 +219,10 @@ impl MiniLm {
                     })
                 })
                 .collect();
-            workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err(StudyError::failed("an embedding thread panicked")))).collect::<Vec<_>>()
+            workers
+                .into_iter()
+                .map(|w| w.join().unwrap_or_else(|_| Err(StudyError::failed("an embedding thread panicked"))))
+                .collect::<Vec<_>>()
         });
         // A real failure wins over the cancellations it caused in the other threads.
         if let Some(e) = parts.iter().filter_map(|p| p.as_ref().err()).find(|e| !matches!(e, StudyError::Cancelled)) {
@@ -245,7 +260,8 @@ impl MiniLm {
         let key_bias = (keep.clone() - 1.0).mul_scalar(1e4).reshape([b, 1, 1, n]);
         for layer in &self.layers {
             let split = |t: Tensor<2>| t.reshape([b, n, HEADS, head]).swap_dims(1, 2); // [b, heads, n, head]
-            let (q, k, v) = (split(layer.query.forward(x.clone())), split(layer.key.forward(x.clone())), split(layer.value.forward(x.clone())));
+            let (q, k, v) =
+                (split(layer.query.forward(x.clone())), split(layer.key.forward(x.clone())), split(layer.value.forward(x.clone())));
             let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((head as f64).sqrt()) + key_bias.clone();
             let context = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([b * n, HIDDEN]);
             x = layer.attention_norm.forward(x + layer.attention_out.forward(context));

@@ -33,7 +33,7 @@ pub fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, StudyError> {
 
 /// Little-endian f32 values from a cached or saved model's bytes.
 pub fn floats(bytes: &[u8]) -> Result<Vec<f32>, StudyError> {
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         return Err(StudyError::Failed("a saved model's length is not a whole number of floats".into()));
     }
     Ok(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
@@ -196,4 +196,3 @@ where
     }
     Ok(out)
 }
-

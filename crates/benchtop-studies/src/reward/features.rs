@@ -83,7 +83,7 @@ impl TextVectors {
 
     fn from_bytes(bytes: &[u8], encoder: Encoder) -> Result<TextVectors, StudyError> {
         let row = 8 + 4 * DIM;
-        if bytes.len() % row != 0 {
+        if !bytes.len().is_multiple_of(row) {
             return Err(StudyError::Failed("a cached embedding file is not whole rows".into()));
         }
         let mut index = HashMap::new();
@@ -106,11 +106,8 @@ pub fn text_hash(text: &str) -> u64 {
 /// The hashed n-gram featuriser: each lower-cased word and word bigram adds ±1 to one of
 /// 384 buckets (sign and bucket from its hash), then the vector is scaled to unit length.
 pub fn hashed_vector(text: &str) -> Vec<f32> {
-    let words: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
+    let words: Vec<String> =
+        text.split(|c: char| !c.is_alphanumeric() && c != '\'').filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
     let mut v = vec![0.0f32; DIM];
     let mut add = |gram: &str| {
         let h = text_hash(gram);
@@ -131,7 +128,8 @@ pub fn hashed_vector(text: &str) -> Vec<f32> {
 
 /// Every question and answer of FineGrained QA: the text set both reward studies embed.
 pub fn finegrained_texts(questions: &[QaQuestion]) -> Vec<&str> {
-    let mut texts: Vec<&str> = questions.iter().flat_map(|q| std::iter::once(q.question.as_str()).chain(q.answers.iter().map(String::as_str))).collect();
+    let mut texts: Vec<&str> =
+        questions.iter().flat_map(|q| std::iter::once(q.question.as_str()).chain(q.answers.iter().map(String::as_str))).collect();
     texts.sort_unstable();
     texts.dedup();
     texts

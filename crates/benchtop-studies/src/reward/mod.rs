@@ -45,6 +45,13 @@ impl Corpus {
 pub(crate) fn test_context(seed: u64) -> benchtop_core::RunContext {
     let (tx, _rx) = std::sync::mpsc::channel();
     let cache = benchtop_core::ArtifactCache::new(std::env::temp_dir().join("benchtop-test-embeddings"));
-    benchtop_core::RunContext::new(benchtop_core::RunId::new(), seed, benchtop_core::Backend::Cpu, tempfile::tempdir().unwrap().keep(), tx, Default::default())
-        .with_cache(cache)
+    benchtop_core::RunContext::new(
+        benchtop_core::RunId::new(),
+        seed,
+        benchtop_core::Backend::Cpu,
+        tempfile::tempdir().unwrap().keep(),
+        tx,
+        Default::default(),
+    )
+    .with_cache(cache)
 }

@@ -21,12 +21,12 @@ use rand_distr::{Distribution, StandardNormal};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::ml::bradley_terry::{self, BtOptions, Comparisons, Head, accuracy, cross_validate_l2, sigmoid};
 use super::controlled::{HiddenObjectives, Labels, draw_label, spread};
 use super::features::{DIM, Encoder, TextVectors, embed, finegrained_texts, response_features, text_hash};
-use crate::ml::stats::{Standardiser, pearson, spearman};
+use crate::ml::bradley_terry::{self, BtOptions, Comparisons, Head, accuracy, cross_validate_l2, sigmoid};
 use crate::ml::device::training_device;
 use crate::ml::nets::{host, linear, tensor};
+use crate::ml::stats::{Standardiser, pearson, spearman};
 
 /// The study's registry entry.
 pub struct Armorm;
@@ -189,7 +189,8 @@ fn prepare(ctx: &RunContext, p: &ArmormParams) -> Result<Prepared, StudyError> {
         (v.iter().sum::<f64>() / v.len().max(1) as f64, spread(&v))
     };
 
-    let truth = (p.labels == Labels::Synthetic).then(|| HiddenObjectives::new(K, DIM, p.mixture_sharpness, &mut benchtop_data::rng(seed, 101)));
+    let truth =
+        (p.labels == Labels::Synthetic).then(|| HiddenObjectives::new(K, DIM, p.mixture_sharpness, &mut benchtop_data::rng(seed, 101)));
     let mut answers = Vec::with_capacity(raw.len());
     for (i, row) in raw.iter().enumerate() {
         let (question, j) = (i / 4, i % 4);
@@ -227,7 +228,10 @@ fn prepare(ctx: &RunContext, p: &ArmormParams) -> Result<Prepared, StudyError> {
         // Noise is measured against what a label depends on: the spread of the utility
         // differences between two answers to the same question.
         let u = |i: usize| answers[i].hidden.map_or(0.0, |h| h.1);
-        let differences: Vec<f64> = (0..questions.len()).flat_map(|q| benchtop_data::preference::QA_PAIRS.iter().map(move |&(a, b)| (q, a, b))).map(|(q, a, b)| u(q * 4 + a) - u(q * 4 + b)).collect();
+        let differences: Vec<f64> = (0..questions.len())
+            .flat_map(|q| benchtop_data::preference::QA_PAIRS.iter().map(move |&(a, b)| (q, a, b)))
+            .map(|(q, a, b)| u(q * 4 + a) - u(q * 4 + b))
+            .collect();
         let scale = spread(&differences);
         for q in 0..questions.len() {
             for &(a, b) in &benchtop_data::preference::QA_PAIRS {
@@ -263,6 +267,9 @@ fn prepare(ctx: &RunContext, p: &ArmormParams) -> Result<Prepared, StudyError> {
     })
 }
 
+/// A linear predictor: weights and bias.
+pub type Affine = (Vec<f64>, f64);
+
 /// Ridge regressions of several targets on one design: (w, b) minimising
 /// |Xw + b - y|^2 + alpha |w|^2 per target, by one Cholesky factorisation per penalty, in
 /// the primal (d x d) or, with fewer rows than features, the dual (n x n) form.
@@ -289,7 +296,7 @@ impl Ridge {
     }
 
     /// (w, b) of every target at penalty `alpha` (> 0).
-    pub fn solve(&self, alpha: f64) -> Vec<(Vec<f64>, f64)> {
+    pub fn solve(&self, alpha: f64) -> Vec<Affine> {
         let (n, d) = self.xm.shape();
         let w = if n < d {
             // w = X' (X X' + alpha I)^-1 y
@@ -452,7 +459,14 @@ fn bradley_terry_fit(
             l2
         }
     };
-    let model = bradley_terry::train(&train, Head::Linear, &BtOptions { l2, ..options }, &mut benchtop_data::rng(ctx.seed(), 103), device, &cancelled)?;
+    let model = bradley_terry::train(
+        &train,
+        Head::Linear,
+        &BtOptions { l2, ..options },
+        &mut benchtop_data::rng(ctx.seed(), 103),
+        device,
+        &cancelled,
+    )?;
     let p = bradley_terry::probabilities(&model, &test, device)?;
     let rows: Vec<f32> = d.answers.iter().flat_map(|a| a.features.iter().copied()).collect();
     let rewards: Vec<f64> = bradley_terry::rewards(&model, &rows, dim, device)?.into_iter().map(f64::from).collect();
@@ -484,7 +498,8 @@ fn stage_one(d: &Prepared) -> StageOne {
     let x = |idx: &[usize]| -> Vec<Vec<f32>> { idx.iter().map(|&i| d.answers[i].features.clone()).collect() };
     let y = |idx: &[usize], k: usize| -> Vec<f64> { idx.iter().map(|&i| d.answers[i].ratings.map_or(0.0, |r| r[k])).collect() };
     let fitted_rated: Vec<usize> = train_rated.iter().chain(&val_rated).copied().collect();
-    let targets = |idx: &[usize]| -> Vec<Vec<f64>> { idx.iter().map(|&i| d.answers[i].ratings.map_or(vec![0.0; K], |r| r.to_vec())).collect() };
+    let targets =
+        |idx: &[usize]| -> Vec<Vec<f64>> { idx.iter().map(|&i| d.answers[i].ratings.map_or(vec![0.0; K], |r| r.to_vec())).collect() };
     let on_train = Ridge::new(&x(&train_rated), &targets(&train_rated));
     let on_fitted = Ridge::new(&x(&fitted_rated), &targets(&fitted_rated));
     // Validation error of every objective at every penalty: one factorisation per penalty.
@@ -493,12 +508,18 @@ fn stage_one(d: &Prepared) -> StageOne {
         .map(|&alpha| {
             let ws = on_train.solve(alpha);
             (0..K)
-                .map(|k| val_rated.iter().map(|&i| (predict(&ws[k], &d.answers[i].features) - d.answers[i].ratings.map_or(0.0, |r| r[k])).powi(2)).sum::<f64>())
+                .map(|k| {
+                    val_rated
+                        .iter()
+                        .map(|&i| (predict(&ws[k], &d.answers[i].features) - d.answers[i].ratings.map_or(0.0, |r| r[k])).powi(2))
+                        .sum::<f64>()
+                })
                 .collect()
         })
         .collect();
-    let chosen: Vec<f64> = (0..K).map(|k| ALPHAS.iter().zip(&errors).min_by(|a, b| a.1[k].total_cmp(&b.1[k])).map_or(100.0, |(a, _)| *a)).collect();
-    let mut solved: Vec<(f64, Vec<(Vec<f64>, f64)>)> = Vec::new();
+    let chosen: Vec<f64> =
+        (0..K).map(|k| ALPHAS.iter().zip(&errors).min_by(|a, b| a.1[k].total_cmp(&b.1[k])).map_or(100.0, |(a, _)| *a)).collect();
+    let mut solved: Vec<(f64, Vec<Affine>)> = Vec::new();
     let mut objective = Vec::with_capacity(K);
     for (k, name) in OBJECTIVES.iter().enumerate() {
         let alpha = chosen[k];
@@ -508,7 +529,10 @@ fn stage_one(d: &Prepared) -> StageOne {
         let w = solved.iter().find(|(a, _)| *a == alpha).map(|(_, ws)| ws[k].clone()).unwrap_or_default();
         let held: Vec<f64> = test_rated.iter().map(|&i| predict(&w, &d.answers[i].features)).collect();
         let r = pearson(&held, &y(&test_rated, k));
-        notes.push(format!("{name}: ridge alpha {alpha} (validation), test correlation with the ratings {r:.3} on {} answers", test_rated.len()));
+        notes.push(format!(
+            "{name}: ridge alpha {alpha} (validation), test correlation with the ratings {r:.3} on {} answers",
+            test_rated.len()
+        ));
         metrics.push((format!("objective_r_{name}"), r));
         correlations.push(r);
         objective.push(w);
@@ -550,7 +574,13 @@ fn cached_stage_one(ctx: &RunContext, p: &ArmormParams, d: &Prepared) -> Result<
     serde_json::from_slice(&bytes).map_err(|e| StudyError::Failed(format!("the cached stage 1: {e}")))
 }
 
-fn armorm_run(ctx: &RunContext, p: &ArmormParams, d: &Prepared, device: &Device, summary: &mut Summary) -> Result<(Outcome, Vec<f64>), StudyError> {
+fn armorm_run(
+    ctx: &RunContext,
+    p: &ArmormParams,
+    d: &Prepared,
+    device: &Device,
+    summary: &mut Summary,
+) -> Result<(Outcome, Vec<f64>), StudyError> {
     let mut experts: Vec<&str> = OBJECTIVES.to_vec();
     let StageOne { mut rewards, correlations, metrics, notes } = cached_stage_one(ctx, p, d)?;
     notes.into_iter().for_each(|n| ctx.info(n));
@@ -620,7 +650,14 @@ fn armorm_run(ctx: &RunContext, p: &ArmormParams, d: &Prepared, device: &Device,
         summary.insert(format!("gate_{name}"), mean);
         ctx.log_metric("gate_weight", k as u64, mean);
     }
-    Ok((Outcome { accuracy: accuracy(&probs, &targets), utility_correlation: None, gates: Some(d.test.iter().map(|&q| gates[q].clone()).collect()) }, scores))
+    Ok((
+        Outcome {
+            accuracy: accuracy(&probs, &targets),
+            utility_correlation: None,
+            gates: Some(d.test.iter().map(|&q| gates[q].clone()).collect()),
+        },
+        scores,
+    ))
 }
 
 /// Per test question: the gate's weights (and the hidden mixture), and each answer's
@@ -675,7 +712,10 @@ impl Study for Armorm {
 
     fn default_charts(&self) -> Vec<ChartSpec> {
         vec![
-            ChartSpec { better: Some(Better::Higher), ..ChartSpec::new(ChartKind::Bars, "test_accuracy").with_title("Test accuracy on held-out questions") },
+            ChartSpec {
+                better: Some(Better::Higher),
+                ..ChartSpec::new(ChartKind::Bars, "test_accuracy").with_title("Test accuracy on held-out questions")
+            },
             ChartSpec::new(ChartKind::MetricVsParam, "test_accuracy")
                 .with_x("noise")
                 .paired_against("method", "bradley_terry", &["noise"])
@@ -723,12 +763,10 @@ impl Study for Armorm {
             let hidden: Vec<f64> = test_answers.iter().map(|&i| d.answers[i].hidden.map_or(0.0, |h| h.1)).collect();
             outcome.utility_correlation = Some(spearman(&learned, &hidden));
         }
-        if let Some(gates) = &outcome.gates {
-            if let Some(mix) = &d.mixtures {
-                let recovery = gate_recovery(gates, &d.test.iter().map(|&q| mix[q].clone()).collect::<Vec<_>>());
-                summary.insert("gate_recovery".into(), recovery);
-                ctx.info(format!("gate recovery (mean correlation with the hidden mixture over objectives): {recovery:.3}"));
-            }
+        if let (Some(gates), Some(mix)) = (&outcome.gates, &d.mixtures) {
+            let recovery = gate_recovery(gates, &d.test.iter().map(|&q| mix[q].clone()).collect::<Vec<_>>());
+            summary.insert("gate_recovery".into(), recovery);
+            ctx.info(format!("gate recovery (mean correlation with the hidden mixture over objectives): {recovery:.3}"));
         }
         ctx.info(format!("test accuracy {:.3}", outcome.accuracy));
         summary.insert("test_accuracy".into(), outcome.accuracy);
@@ -744,7 +782,12 @@ impl Study for Armorm {
 /// correlation over prompts; their mean (an extra expert's weight is not compared).
 pub fn gate_recovery(learned: &[Vec<f64>], hidden: &[Vec<f64>]) -> f64 {
     let per: Vec<f64> = (0..K)
-        .map(|k| pearson(&learned.iter().map(|g| g.get(k).copied().unwrap_or(0.0)).collect::<Vec<_>>(), &hidden.iter().map(|h| h.get(k).copied().unwrap_or(0.0)).collect::<Vec<_>>()))
+        .map(|k| {
+            pearson(
+                &learned.iter().map(|g| g.get(k).copied().unwrap_or(0.0)).collect::<Vec<_>>(),
+                &hidden.iter().map(|h| h.get(k).copied().unwrap_or(0.0)).collect::<Vec<_>>(),
+            )
+        })
         .collect();
     per.iter().sum::<f64>() / K as f64
 }

@@ -14,7 +14,13 @@ fn ridge_recovers_a_linear_rule_and_shrinks_with_alpha() {
 fn decorrelation_reaches_its_target_with_the_smallest_lambda() {
     let mut rng = benchtop_data::rng(3, 0);
     let v: Vec<f64> = (0..500).map(|_| StandardNormal.sample(&mut rng)).collect();
-    let r: Vec<f64> = v.iter().map(|v| { let e: f64 = StandardNormal.sample(&mut rng); 0.8 * v + e }).collect::<Vec<_>>();
+    let r: Vec<f64> = v
+        .iter()
+        .map(|v| {
+            let e: f64 = StandardNormal.sample(&mut rng);
+            0.8 * v + e
+        })
+        .collect::<Vec<_>>();
     assert!(spearman(&r, &v) > 0.4);
     let lambda = decorrelate(&r, &v, DECORRELATION_TARGET);
     let adjusted: Vec<f64> = r.iter().zip(&v).map(|(r, v)| r - lambda * v).collect();
@@ -49,7 +55,10 @@ fn the_gate_follows_the_hidden_mixture_on_the_controlled_benchmark() {
         let p = ArmormParams { labels: Labels::Synthetic, method: ArmormMethod::Armorm, ..ArmormParams::default() };
         let armorm = Armorm.run(&ctx, &p).unwrap();
         let plain = Armorm.run(&ctx, &ArmormParams { method: ArmormMethod::BradleyTerry, ..p.clone() }).unwrap();
-        eprintln!("seed {seed}: armorm {:.3} vs bradley_terry {:.3}, gate recovery {:.3}", armorm["test_accuracy"], plain["test_accuracy"], armorm["gate_recovery"]);
+        eprintln!(
+            "seed {seed}: armorm {:.3} vs bradley_terry {:.3}, gate recovery {:.3}",
+            armorm["test_accuracy"], plain["test_accuracy"], armorm["gate_recovery"]
+        );
         assert!(ctx.artifacts_dir().join("gates.csv").exists(), "per-prompt gate weights are saved");
         recoveries.push(armorm["gate_recovery"]);
     }

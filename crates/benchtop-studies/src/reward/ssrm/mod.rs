@@ -11,14 +11,16 @@ use rand::Rng as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::controlled::Labels;
-use super::features::finegrained_texts;
-use crate::ml::bradley_terry::{self, BtOptions, Comparisons, FOLDS, Head, L2_GRID, RewardNet, accuracy, cross_validate_l2, ece, probabilities};
-use super::controlled::{HiddenUtility, draw_label, spread};
-use super::features::{Encoder, corpus_texts, embed, prompt_text, response_features, text_hash};
 use super::Corpus;
-use crate::ml::stats::{Standardiser, spearman};
+use super::controlled::Labels;
+use super::controlled::{HiddenUtility, draw_label, spread};
+use super::features::finegrained_texts;
+use super::features::{Encoder, corpus_texts, embed, prompt_text, response_features, text_hash};
+use crate::ml::bradley_terry::{
+    self, BtOptions, Comparisons, FOLDS, Head, L2_GRID, RewardNet, accuracy, cross_validate_l2, ece, probabilities,
+};
 use crate::ml::device::training_device;
+use crate::ml::stats::{Standardiser, spearman};
 
 /// The study's registry entry.
 pub struct Ssrm;
@@ -157,7 +159,8 @@ fn prepare(ctx: &RunContext, p: &SsrmParams) -> Result<Prepared, StudyError> {
     let (train, test) = split_by_prompt(&pairs, p.test_fraction, &mut benchtop_data::rng(seed, 80));
     let train_pairs: Vec<PreferencePair> = train.iter().map(|&i| pairs[i].clone()).collect();
     let (labelled, pool) = split_by_prompt(&train_pairs, 1.0 - p.labeled_fraction, &mut benchtop_data::rng(seed, 81));
-    let (labelled, pool): (Vec<usize>, Vec<usize>) = (labelled.iter().map(|&i| train[i]).collect(), pool.iter().map(|&i| train[i]).collect());
+    let (labelled, pool): (Vec<usize>, Vec<usize>) =
+        (labelled.iter().map(|&i| train[i]).collect(), pool.iter().map(|&i| train[i]).collect());
 
     let features = |pair: &PreferencePair| -> Result<(Vec<f32>, Vec<f32>), StudyError> {
         let x = vectors.get(prompt_text(&pair.prompt))?;
@@ -179,10 +182,8 @@ fn prepare(ctx: &RunContext, p: &SsrmParams) -> Result<Prepared, StudyError> {
     // within the training pairs.
     let scale = spread(&train.iter().map(|&i| utilities[i].0 - utilities[i].1).collect::<Vec<_>>());
     let mut label_rng = benchtop_data::rng(seed, 83);
-    let first_wins: Vec<bool> = utilities
-        .iter()
-        .map(|&(uc, ur)| if truth.is_some() { draw_label(uc, ur, p.noise, scale, &mut label_rng) } else { true })
-        .collect();
+    let first_wins: Vec<bool> =
+        utilities.iter().map(|&(uc, ur)| if truth.is_some() { draw_label(uc, ur, p.noise, scale, &mut label_rng) } else { true }).collect();
     if truth.is_some() {
         ctx.info(format!(
             "synthetic labels (noise {}): {:.1}% agree with the people's choices",
@@ -314,7 +315,11 @@ impl Study for Ssrm {
             }
             let (l2, scores) = cross_validate_l2(data, group, p.head, &options, ctx.seed(), &device, &cancelled)?;
             let listed: Vec<String> = L2_GRID.iter().zip(&scores).map(|(c, s)| format!("{c}: {s:.4}")).collect();
-            ctx.info(format!("L2 penalty {l2}, by {FOLDS}-fold cross-validation on {} {who} pairs (held-out log-likelihood {})", data.len(), listed.join(", ")));
+            ctx.info(format!(
+                "L2 penalty {l2}, by {FOLDS}-fold cross-validation on {} {who} pairs (held-out log-likelihood {})",
+                data.len(),
+                listed.join(", ")
+            ));
             Ok(l2)
         };
         let labelled_l2 = choose_l2(&data.labelled.data, &data.labelled.group, "labelled")?;
@@ -373,7 +378,8 @@ impl Study for Ssrm {
                     if kept_accuracy.is_finite() {
                         ctx.log_metric("pseudo_label_accuracy", round as u64, kept_accuracy);
                     }
-                    let right_share = if kept.is_empty() { "none to check".to_owned() } else { format!("{:.1}% right", 100.0 * kept_accuracy) };
+                    let right_share =
+                        if kept.is_empty() { "none to check".to_owned() } else { format!("{:.1}% right", 100.0 * kept_accuracy) };
                     ctx.info(format!(
                         "round {round}: kept {} of {} pseudo-labels ({right_share}); test accuracy {:.3}, ECE {:.3}",
                         kept.len(),

@@ -35,7 +35,8 @@ fn the_curriculum_admits_the_most_confident_share() {
 fn the_confidence_filter_keeps_labels_more_accurate_than_the_model() {
     let mut selective = 0;
     for seed in 0..4 {
-        let p = SsrmParams { method: SsrmMethod::Ssrm, labels: Labels::Synthetic, labeled_fraction: 0.2, rounds: 1, ..SsrmParams::default() };
+        let p =
+            SsrmParams { method: SsrmMethod::Ssrm, labels: Labels::Synthetic, labeled_fraction: 0.2, rounds: 1, ..SsrmParams::default() };
         let s = Ssrm.run(&context(seed), &p).unwrap();
         eprintln!("seed {seed}: {s:?}");
         assert!(s["truth_accuracy"] > s["test_accuracy"], "the hidden utility is the ceiling");
@@ -75,8 +76,23 @@ fn curriculum_labelling_beats_labelled_only_on_hh_with_few_labels() {
 #[test]
 fn a_run_on_hashed_features_needs_no_weights() {
     let (tx, _rx) = std::sync::mpsc::channel();
-    let ctx = RunContext::new(benchtop_core::RunId::new(), 0, benchtop_core::Backend::Cpu, tempfile::tempdir().unwrap().keep(), tx, Default::default());
-    let p = SsrmParams { method: SsrmMethod::Ssrm, data: Corpus::FinegrainedQa, encoder: Encoder::Hashed, threshold: 0.6, rounds: 2, steps: 100, ..SsrmParams::default() };
+    let ctx = RunContext::new(
+        benchtop_core::RunId::new(),
+        0,
+        benchtop_core::Backend::Cpu,
+        tempfile::tempdir().unwrap().keep(),
+        tx,
+        Default::default(),
+    );
+    let p = SsrmParams {
+        method: SsrmMethod::Ssrm,
+        data: Corpus::FinegrainedQa,
+        encoder: Encoder::Hashed,
+        threshold: 0.6,
+        rounds: 2,
+        steps: 100,
+        ..SsrmParams::default()
+    };
     let s = Ssrm.run(&ctx, &p).unwrap();
     assert!((0.0..=1.0).contains(&s["test_accuracy"]) && (0.0..=0.5).contains(&s["ece"]), "{s:?}");
     // FineGrained QA has 2,616 strict pairs; about 20% of the 500 questions are test.
