@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use benchtop_core::{Better, CacheKey, ChartKind, ChartSpec, Params, RunContext, Study, StudyError, Summary};
+use benchtop_core::{Better, ChartKind, ChartSpec, Params, RunContext, Study, StudyError, Summary};
 use benchtop_data::quiz;
 use rand::Rng as _;
 use schemars::JsonSchema;
@@ -113,7 +113,7 @@ pub fn directional_reward(g: &quiz::Gold, angle_deg: f64, verbosity_unit: f64) -
 /// (every evaluation angle of a seed reads the same one).
 fn trained_policy(ctx: &RunContext, bed: &Testbed, p: &DpaParams, device: &burn::prelude::Device) -> Result<Policy, StudyError> {
     let sft = sft_policy(ctx, bed, &p.testbed.sft_options(true), device)?;
-    let key = CacheKey::new("dpa", "rsf", ctx.seed())
+    let key = crate::ml::device::stage_key(ctx, "dpa", "rsf", ctx.seed())
         .param("version", 1)
         .param("method", serde_json::to_value(p.method).unwrap_or_default())
         .param("iterations", p.iterations)

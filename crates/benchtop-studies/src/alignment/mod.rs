@@ -9,7 +9,7 @@ pub mod policy;
 #[cfg(test)]
 mod tests;
 
-use benchtop_core::{CacheKey, RunContext, StudyError};
+use benchtop_core::{RunContext, StudyError};
 use benchtop_data::quiz::{self, Question, Vocab};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -153,7 +153,7 @@ pub const SFT_LR: f64 = 2e-3;
 /// The SFT policy of this seed: the testbed's broad mix of responses to every question,
 /// cached across runs (both methods of a study start from the same one).
 pub fn sft_policy(ctx: &RunContext, bed: &Testbed, options: &SftOptions, device: &Device) -> Result<Policy, StudyError> {
-    let key = CacheKey::new("alignment", "sft", ctx.seed())
+    let key = crate::ml::device::stage_key(ctx, "alignment", "sft", ctx.seed())
         .param("version", 1)
         .param("epochs", options.epochs)
         .param("examples_per_question", options.examples_per_question)

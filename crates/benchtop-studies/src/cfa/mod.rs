@@ -8,7 +8,7 @@
 //! encoder under the frozen class head. It is compared with a linear probe, full fine-tuning
 //! and LP-FT on the pairs never seen in training.
 
-use benchtop_core::{CacheKey, ChartKind, ChartSpec, ParamProblem, Params, RunContext, Study, StudyError, Summary};
+use benchtop_core::{ChartKind, ChartSpec, ParamProblem, Params, RunContext, Study, StudyError, Summary};
 use benchtop_data::cg_digits::{Mask, STYLES, StyledDigits, styled};
 use benchtop_data::digits::{Mnist, mnist};
 use burn::module::Param;
@@ -437,7 +437,7 @@ fn finish(ctx: &RunContext, mut summary: Summary, scores: Scores) -> Result<Summ
 
 /// The pre-trained encoder: plain digits, a linear head, cached per seed and settings.
 fn pretrained(ctx: &RunContext, p: &CfaParams, device: &Device) -> Result<Encoder, StudyError> {
-    let key = CacheKey::new("cfa", "pretrained_encoder", ctx.seed())
+    let key = crate::ml::device::stage_key(ctx, "cfa", "pretrained_encoder", ctx.seed())
         .param("pretrain_points", p.pretrain_points)
         .param("pretrain_epochs", p.pretrain_epochs)
         .param("batch_size", p.batch_size);

@@ -8,7 +8,7 @@
 //! pre-trained outputs, weight interpolation (Wise-FT) and low-rank adapters (LoRA) trade the
 //! two differently.
 
-use benchtop_core::{Better, CacheKey, ChartKind, ChartSpec, Params, RunContext, Study, StudyError, Summary};
+use benchtop_core::{Better, ChartKind, ChartSpec, Params, RunContext, Study, StudyError, Summary};
 use benchtop_data::cg_digits::{Style, in_styles};
 use benchtop_data::digits::{Digits, Mnist, mnist};
 use benchtop_data::transforms::rotate;
@@ -380,7 +380,7 @@ fn options(p: &ForgettingParams) -> TrainOptions {
 
 /// Pre-trained weights: five styles of digits, cached per seed and settings.
 fn pretrained(ctx: &RunContext, p: &ForgettingParams, data: &Data, device: &Device) -> Result<Vec<f32>, StudyError> {
-    let key = CacheKey::new("forgetting", "pretrained", ctx.seed())
+    let key = crate::ml::device::stage_key(ctx, "forgetting", "pretrained", ctx.seed())
         .param("pretrain_points", p.pretrain_points)
         .param("pretrain_epochs", p.pretrain_epochs)
         .param("batch_size", p.batch_size);
@@ -403,7 +403,7 @@ fn pretrained(ctx: &RunContext, p: &ForgettingParams, data: &Data, device: &Devi
 /// serves the whole Wise-FT sweep.
 fn finetuned(ctx: &RunContext, p: &ForgettingParams, data: &Data, pre: &[f32], device: &Device) -> Result<Vec<f32>, StudyError> {
     let plain = ForgettingParams { method: ForgettingMethod::Finetune, ..p.clone() };
-    let key = CacheKey::new("forgetting", "finetuned", ctx.seed())
+    let key = crate::ml::device::stage_key(ctx, "forgetting", "finetuned", ctx.seed())
         .param("pretrain_points", p.pretrain_points)
         .param("pretrain_epochs", p.pretrain_epochs)
         .param("finetune_points", p.finetune_points)

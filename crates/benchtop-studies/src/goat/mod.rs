@@ -312,7 +312,7 @@ impl Study for Goat {
 impl Goat {
     /// Everything the source model depends on.
     fn source_key(&self, ctx: &RunContext, p: &GoatParams, encoder: EncoderKind) -> CacheKey {
-        CacheKey::new("goat", "source_model", ctx.seed())
+        crate::ml::device::stage_key(ctx, "goat", "source_model", ctx.seed())
             .param("dataset", serde_json::to_value(p.dataset).unwrap_or_default())
             .param("encoder", serde_json::to_value(encoder).unwrap_or_default())
             .param("points_per_domain", p.points_per_domain)

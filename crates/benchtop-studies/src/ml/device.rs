@@ -1,6 +1,6 @@
 //! Picking burn's device for a run's [`Backend`].
 
-use benchtop_core::{Backend, Compute, StudyError};
+use benchtop_core::{Backend, CacheKey, Compute, RunContext, StudyError};
 use burn::prelude::Device;
 
 /// Whether this build can train on a GPU (the cargo feature `gpu`).
@@ -22,6 +22,21 @@ fn gpu_device() -> Result<Device, StudyError> {
 #[cfg(not(feature = "gpu"))]
 fn gpu_device() -> Result<Device, StudyError> {
     Err(StudyError::Backend("this Benchtop was built without GPU support; rebuild with `--features gpu` or use backend = \"cpu\"".into()))
+}
+
+/// The kernels that compute a run on `backend` in this build. Part of every cached stage's
+/// key: other kernels round differently, so a stage computed by them is recomputed rather
+/// than mixed into this run (and the compute a run records is true of every stage it read).
+pub fn kernels(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Cpu => "burn-flex simd rayon",
+        Backend::Gpu => "burn-wgpu",
+    }
+}
+
+/// The cache key of a shared stage of `study`, tagged with the run's [`kernels`].
+pub fn stage_key(ctx: &RunContext, study: &str, stage: &str, seed: u64) -> CacheKey {
+    CacheKey::new(study, stage, seed).param("kernels", kernels(ctx.backend()))
 }
 
 /// The compute a run on `backend` gets in this process, for its provenance: the CPU model,

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use benchtop_core::cache::fnv1a;
-use benchtop_core::{CacheKey, LogLevel, RunContext, StudyError};
+use benchtop_core::{LogLevel, RunContext, StudyError};
 use benchtop_data::preference::{PreferencePair, QaQuestion};
 use burn::prelude::*;
 use schemars::JsonSchema;
@@ -170,7 +170,7 @@ pub fn embed(ctx: &RunContext, corpus: &str, texts: &[&str], encoder: Encoder) -
         Encoder::Minilm => weights_path().map_or(Ok(String::new()), |p| weights_fingerprint(&p))?,
         Encoder::Hashed => String::new(),
     };
-    let key = CacheKey::new("reward", "embeddings", 0)
+    let key = crate::ml::device::stage_key(ctx, "reward", "embeddings", 0)
         .param("corpus", corpus)
         .param("texts", texts.len() as u64)
         .param("texts_fingerprint", format!("{texts_fingerprint:016x}"))

@@ -8,7 +8,7 @@
 //! On the controlled benchmark the same answers get hidden objective scores, ratings of them
 //! biased toward long answers, and preferences from a hidden prompt-dependent mixture.
 
-use benchtop_core::{Better, CacheKey, ChartKind, ChartSpec, Params, RunContext, Study, StudyError, Summary};
+use benchtop_core::{Better, ChartKind, ChartSpec, Params, RunContext, Study, StudyError, Summary};
 use benchtop_data::preference::{Preferred, finegrained_qa};
 use burn::module::Param;
 use burn::nn::Linear;
@@ -562,7 +562,7 @@ fn stage_one(d: &Prepared) -> StageOne {
 const STAGE_ONE_VERSION: u32 = 1;
 
 fn cached_stage_one(ctx: &RunContext, p: &ArmormParams, d: &Prepared) -> Result<StageOne, StudyError> {
-    let key = CacheKey::new("armorm", "stage_one", ctx.seed())
+    let key = crate::ml::device::stage_key(ctx, "armorm", "stage_one", ctx.seed())
         .param("version", STAGE_ONE_VERSION)
         .param("labels", serde_json::to_value(p.labels).unwrap_or_default())
         .param("rating_noise", p.rating_noise)
