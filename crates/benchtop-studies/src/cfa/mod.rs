@@ -13,7 +13,7 @@ use benchtop_data::cg_digits::{Mask, STYLES, StyledDigits, styled};
 use benchtop_data::digits::{Mnist, mnist};
 use burn::module::Param;
 use burn::nn::Linear;
-use burn::nn::loss::CrossEntropyLossConfig;
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use rand::seq::SliceRandom;
@@ -137,7 +137,7 @@ pub struct Encoder {
 }
 
 impl Encoder {
-    fn new(rng: &mut benchtop_data::Rng, device: &Device) -> Encoder {
+    pub fn new(rng: &mut benchtop_data::Rng, device: &Device) -> Encoder {
         Encoder { l1: linear(rng, 28 * 28, WIDTH, device), l2: linear(rng, WIDTH, FEATURES, device) }
     }
 
@@ -190,7 +190,12 @@ pub struct LinearModel {
 }
 
 impl LinearModel {
-    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+    /// `encoder` with a fresh linear head over the classes.
+    pub fn new(encoder: Encoder, rng: &mut benchtop_data::Rng, device: &Device) -> LinearModel {
+        LinearModel { head: linear(rng, FEATURES, CLASSES, device), encoder }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.head.forward(self.encoder.forward(x))
     }
 }
@@ -200,6 +205,33 @@ impl LinearModel {
 pub struct CfaHeads {
     classes: Param<Tensor<2>>,
     domains: Param<Tensor<2>>,
+}
+
+impl CfaHeads {
+    /// Both heads drawn from `rng` (classes first).
+    pub fn new(rng: &mut benchtop_data::Rng, device: &Device) -> CfaHeads {
+        CfaHeads {
+            classes: Param::from_tensor(tensor(uniform(rng, CLASSES * FEATURES, FEATURES), [CLASSES, FEATURES], device)),
+            domains: Param::from_tensor(tensor(uniform(rng, STYLES.len() * FEATURES, FEATURES), [STYLES.len(), FEATURES], device)),
+        }
+    }
+
+    /// CFA's stage-one objective on unit features `f` with class labels `y` and domain labels
+    /// `d`: cross-entropy (by `losses`: classes, domains) of cosine logits at `scale`, plus
+    /// `ortho_weight` times the heads' [`orthogonality`].
+    pub fn loss(
+        &self,
+        f: Tensor<2>,
+        y: Tensor<1, Int>,
+        d: Tensor<1, Int>,
+        losses: [&CrossEntropyLoss; 2],
+        scale: f64,
+        ortho_weight: f64,
+    ) -> Tensor<1> {
+        losses[0].forward(cosine_logits(f.clone(), self.classes.val(), scale), y)
+            + losses[1].forward(cosine_logits(f, self.domains.val(), scale), d)
+            + orthogonality(self.classes.val(), self.domains.val()).mul_scalar(ortho_weight)
+    }
 }
 
 /// ||W1 W2^T||_F^2 for row-normalised heads: 0 exactly when every class direction is
@@ -365,7 +397,7 @@ impl Study for Cfa {
         let scores = match p.method {
             CfaMethod::LinearProbe | CfaMethod::LpFt | CfaMethod::Finetune => {
                 let mut rng = benchtop_data::rng(ctx.seed(), 33);
-                let mut model = LinearModel { head: linear(&mut rng, FEATURES, CLASSES, &device), encoder };
+                let mut model = LinearModel::new(encoder, &mut rng, &device);
                 if p.method != CfaMethod::Finetune {
                     // The probe: the head alone, on the frozen encoder's features.
                     let features = FeatureRows::new(&model.encoder, &task.train, &device)?;
@@ -445,7 +477,7 @@ fn pretrained(ctx: &RunContext, p: &CfaParams, device: &Device) -> Result<Encode
         let digits = mnist(Mnist::TrainFirst10k)?;
         let (plain, _) = digits.split(p.pretrain_points as usize, &mut benchtop_data::rng(ctx.seed(), 35));
         let mut rng = benchtop_data::rng(ctx.seed(), 36);
-        let model = LinearModel { encoder: Encoder::new(&mut rng, device), head: linear(&mut rng, FEATURES, CLASSES, device) };
+        let model = LinearModel::new(Encoder::new(&mut rng, device), &mut rng, device);
         let data = Batchable { x: &plain.pixels, labels: &plain.labels, shape: [1, 28, 28] };
         let options =
             TrainOptions { epochs: p.pretrain_epochs, batch_size: p.batch_size as usize, lr: 1e-3, weight_decay: 1e-4, decoupled: true };
@@ -464,10 +496,7 @@ fn cfa_heads(ctx: &RunContext, p: &CfaParams, encoder: &Encoder, task: &Task, de
     let features = FeatureRows::new(encoder, &task.train, device)?;
     let n = task.train.len();
     let mut rng = benchtop_data::rng(ctx.seed(), 37);
-    let heads = CfaHeads {
-        classes: Param::from_tensor(tensor(uniform(&mut rng, CLASSES * FEATURES, FEATURES), [CLASSES, FEATURES], device)),
-        domains: Param::from_tensor(tensor(uniform(&mut rng, STYLES.len() * FEATURES, FEATURES), [STYLES.len(), FEATURES], device)),
-    };
+    let heads = CfaHeads::new(&mut rng, device);
     let class_weights = balanced_weights(task.train.images.labels.iter().map(|&l| l as usize), CLASSES);
     let domain_weights = balanced_weights(task.train.domains.iter().map(|&d| d as usize), STYLES.len());
     let class_loss = CrossEntropyLossConfig::new().with_weights(Some(class_weights)).init(device);
@@ -475,9 +504,7 @@ fn cfa_heads(ctx: &RunContext, p: &CfaParams, encoder: &Encoder, task: &Task, de
     let scale = p.logit_scale;
     let loss = |h: &CfaHeads, idx: &[usize]| {
         let (f, y, d) = features.batch(idx, device);
-        class_loss.forward(cosine_logits(f.clone(), h.classes.val(), scale), y)
-            + domain_loss.forward(cosine_logits(f, h.domains.val(), scale), d)
-            + orthogonality(h.classes.val(), h.domains.val()).mul_scalar(p.ortho_weight)
+        h.loss(f, y, d, [&class_loss, &domain_loss], scale, p.ortho_weight)
     };
     let options =
         TrainOptions { epochs: p.probe_epochs, batch_size: p.batch_size as usize, lr: p.probe_lr, weight_decay: 1e-4, decoupled: true };

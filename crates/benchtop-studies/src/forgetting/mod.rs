@@ -131,7 +131,7 @@ pub struct Mlp {
 }
 
 impl Mlp {
-    fn new(rng: &mut benchtop_data::Rng, device: &Device) -> Mlp {
+    pub fn new(rng: &mut benchtop_data::Rng, device: &Device) -> Mlp {
         Mlp { layers: SIZES.windows(2).map(|w| linear(rng, w[0], w[1], device)).collect() }
     }
 
@@ -210,7 +210,12 @@ pub struct LoraMlp {
 }
 
 impl LoraMlp {
-    fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+    /// `pre` frozen, with a rank-`rank` adapter (alpha = rank) on every layer.
+    pub fn new(pre: &Mlp, rank: usize, rng: &mut benchtop_data::Rng, device: &Device) -> LoraMlp {
+        LoraMlp { layers: pre.layers.iter().map(|l| LoraLinear::new(l.clone(), rank, rank as f64, rng, device)).collect() }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         let mut h = x.flatten(1, 3);
         for (i, l) in self.layers.iter().enumerate() {
             h = l.forward(h);
@@ -335,9 +340,7 @@ impl Study for Forgetting {
             ForgettingMethod::Lora => {
                 let mut rng = benchtop_data::rng(ctx.seed(), 54);
                 let rank = p.rank as usize;
-                let lora = LoraMlp {
-                    layers: pre.layers.iter().map(|l| LoraLinear::new(l.clone(), rank, rank as f64, &mut rng, &device)).collect(),
-                };
+                let lora = LoraMlp::new(&pre, rank, &mut rng, &device);
                 let trainable: usize = lora.layers.iter().map(LoraLinear::trainable).sum();
                 ctx.info(format!("LoRA rank {rank}: {trainable} trainable values"));
                 let ce = CrossEntropyLossConfig::new().init(&device);

@@ -360,7 +360,7 @@ pub struct Gate {
 }
 
 impl Gate {
-    fn new(hidden: usize, experts: usize, rng: &mut benchtop_data::Rng, device: &Device) -> Gate {
+    pub fn new(hidden: usize, experts: usize, rng: &mut benchtop_data::Rng, device: &Device) -> Gate {
         Gate {
             layers: vec![linear(rng, DIM, hidden, device), linear(rng, hidden, hidden, device), linear(rng, hidden, experts, device)],
             beta: Param::from_tensor(Tensor::ones([1], device)),
@@ -380,7 +380,7 @@ impl Gate {
     }
 
     /// beta * sum_k g_k r_k for `[n, experts]` expert rewards.
-    fn score(&self, x: Tensor<2>, objectives: Tensor<2>, temperature: f64) -> Tensor<1> {
+    pub fn score(&self, x: Tensor<2>, objectives: Tensor<2>, temperature: f64) -> Tensor<1> {
         let n = objectives.dims()[0];
         (self.weights(x, temperature) * objectives).sum_dim(1).reshape([n]) * self.beta.val()
     }

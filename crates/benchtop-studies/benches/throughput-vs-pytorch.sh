@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Train the GOAT classifier in burn and in PyTorch on the same shapes and print the ratio.
+# Every model shape the studies train, in burn and in PyTorch on the same threads: the ratios.
 # PyTorch comes from PyPI into a virtual environment under the target folder, installed by
 # this script only (a few GB with its CUDA libraries; nothing else in Benchtop needs it).
+# Arguments keep only the shapes whose names contain one of them (e.g. `goat policy`).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 target="${CARGO_TARGET_DIR:-$root/target}"
@@ -11,4 +12,4 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
   "$venv/bin/pip" install --quiet torch
 fi
 cd "$root"
-BENCHTOP_TORCH_PYTHON="$venv/bin/python" cargo test --workspace --bench goat_encoder
+BENCHTOP_TORCH_PYTHON="$venv/bin/python" cargo test --workspace --bench throughput -- "$@"

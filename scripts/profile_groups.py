@@ -1,0 +1,44 @@
+"""Group `perf report --sort symbol` self-time lines into kinds of work; print one table row.
+
+Symbols are matched in order, first match wins. Without call graphs (our dependencies are
+built without frame pointers, and DWARF unwinding takes minutes per shape) a closure is
+counted where its own symbol says, so generic ones (`FnOnce::call_once`) fall into "other".
+"""
+import re
+import sys
+
+GROUPS = [
+    ("gemm", r"gemm"),
+    ("conv", r"burn_flex::ops::conv"),
+    ("elementwise", r"macerator|binary_op|unary_op|scalar_op|zip_|expf|erff|erfc|xflowf|logf|log1p|tanh|libm|powf|sqrt|clamp|activation"),
+    ("reductions", r"reduce|sum_dim|mean_dim|max_dim|argmax|softmax|cumsum"),
+    ("copies", r"memmove|memcpy|copy_2d|memset|gather|select|slice|cat_|permute|swap_dims|reshape|contiguous|into_data|from_data|to_vec|copy_"),
+    ("autodiff", r"burn_autodiff|burn_dispatch|burn_backend|burn_tensor|burn_optim|burn_core|burn_nn|Arc|hashbrown|HashMap|drop_in_place|spin::"),
+    ("kernel", r"\[k\]|malloc|_int_free|_int_malloc|cfree|realloc|mmap|munmap|page"),
+    ("waiting", r"rayon|sched_yield|crossbeam|futex|park"),
+    ("host", r"benchtop|rand|chacha|tokenizers"),
+]
+
+
+def main():
+    shape, cores = sys.argv[1], sys.argv[2]
+    shares = {name: 0.0 for name, _ in GROUPS}
+    other = 0.0
+    for line in sys.stdin:
+        m = re.match(r"\s*([0-9.]+)%\s+(\[.\])\s+(.*)", line)
+        if not m:
+            continue
+        share, kind, symbol = float(m.group(1)), m.group(2), m.group(3)
+        text = f"{kind} {symbol}"
+        for name, pattern in GROUPS:
+            if re.search(pattern, text):
+                shares[name] += share
+                break
+        else:
+            other += share
+    cells = " | ".join(f"{shares[name]:.0f}%" for name, _ in GROUPS)
+    print(f"| {shape} | {cores} | {cells} | {other:.0f}% |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
