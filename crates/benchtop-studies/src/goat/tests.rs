@@ -48,6 +48,43 @@ fn methods_ignore_what_they_do_not_read_so_a_full_grid_plans_each_run_once() {
     assert_eq!(source_only[0].params["generated_domains"], serde_json::json!(GoatParams::default().generated_domains));
 }
 
+/// The control differs from GOAT in the generated domains only: the same path length, the
+/// same number of points at every step, and where GOAT has a domain generated at t between
+/// the transport's two subsamples, the control has the later subsample itself.
+#[test]
+fn the_step_matched_control_differs_from_goat_in_the_generated_domains_only() {
+    let cache = tempfile::tempdir().unwrap();
+    let (ctx, _rx) = ctx(4, cache.path());
+    let device = training_device(Backend::Cpu).unwrap();
+    let domain = |name: &str, n: usize, shift: f32| {
+        let mut rng = benchtop_data::rng(9, n as u64 + shift as u64);
+        let x = (0..n * 3).map(|_| rand::Rng::random_range(&mut rng, 0.0f32..1.0) + shift).collect();
+        Rc::new(Features { name: name.into(), x, dim: 3, labels: None })
+    };
+    let real = vec![domain("source", 40, 0.0), domain("middle", 40, 1.0), domain("target", 40, 2.0)];
+    let base = GoatParams { generated_domains: 2, ot_points: 20, ..GoatParams::default() };
+    let key = benchtop_core::CacheKey::new("goat", "test", 4);
+    let path = |method| adaptation_path(&ctx, &GoatParams { method, ..base.clone() }, &real, &key, &device).unwrap();
+    let (goat, control) = (path(GoatMethod::Goat), path(GoatMethod::GradualRepeated));
+    let sizes = |p: &[Rc<Features>]| p.iter().map(|f| f.len()).collect::<Vec<_>>();
+    assert_eq!(sizes(&goat), vec![20, 20, 40, 20, 20, 40]);
+    assert_eq!(sizes(&control), sizes(&goat), "the same points at every step");
+    let mean = |f: &Features| f.x.iter().map(|v| *v as f64).sum::<f64>() / f.x.len() as f64;
+    for (k, pair) in real.windows(2).enumerate() {
+        let (a, b) = adapt::equalise(&pair[0], &pair[1], 20, &mut benchtop_data::rng(4, 100 + k as u64));
+        for g in 0..2 {
+            let step = 3 * k + g;
+            assert_eq!(control[step].x, b.x, "the control's extra step is the transport's subsample of the next domain");
+            // A generated domain is a transport of a onto b: its mean is the interpolated mean.
+            let t = (g + 1) as f64 / 3.0;
+            assert!((mean(&goat[step]) - ((1.0 - t) * mean(&a) + t * mean(&b))).abs() < 1e-4);
+        }
+        assert!(Rc::ptr_eq(&goat[3 * k + 2], &pair[1]) && Rc::ptr_eq(&control[3 * k + 2], &pair[1]), "then the whole real domain");
+    }
+    let gradual = path(GoatMethod::Gradual);
+    assert_eq!(sizes(&gradual), vec![40, 40], "gradual: the real domains alone");
+}
+
 /// The study's summary for `p` at `seed`, sharing `cache` with the other runs of a test.
 fn run(p: &GoatParams, seed: u64, cache: &std::path::Path) -> (Summary, std::path::PathBuf) {
     let (ctx, _rx) = ctx(seed, cache);
