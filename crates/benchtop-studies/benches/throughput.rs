@@ -147,6 +147,8 @@ fn isr(spec: &Value, irm: bool) -> f64 {
         lr: f64_of(spec, "lr"),
         eval_every: steps,
         irm: irm.then(|| Irm { env_sizes: vec![per_env; envs], penalty: f64_of(spec, "penalty"), anneal_steps: steps / 2 }),
+        // Every step timed, as PyTorch's twin takes them all.
+        tolerance: 0.0,
     };
     let (ctx, device) = (ctx(), device());
     let fit = |steps| benchtop_studies::isr::logistic::fit(&ctx, &device, &train_set, &test_set, &options(steps), "").unwrap();

@@ -53,10 +53,14 @@ pub struct Irm {
 /// How to fit.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FitOptions {
+    /// The most steps to take.
     pub steps: u32,
     pub lr: f64,
     pub eval_every: u32,
     pub irm: Option<Irm>,
+    /// Stop at the first evaluation where the gradient's norm is below this (0: never stop
+    /// early). With IRM it is checked only once the full penalty applies.
+    pub tolerance: f64,
 }
 
 /// A fitted classifier, back on the host.
@@ -66,6 +70,10 @@ pub struct Fitted {
     pub bias: f32,
     /// The training objective's data term at the end.
     pub train_loss: f64,
+    /// Steps taken.
+    pub steps: u32,
+    /// The norm of the objective's gradient at the last evaluation.
+    pub grad_norm: f64,
 }
 
 impl Fitted {
@@ -117,8 +125,9 @@ fn bce(logits: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
     loss.mean().neg()
 }
 
-/// Fit by full-batch Adam on `device`, logging `train_loss`, `train_error`, `test_error`
-/// (and `irm_penalty`) every `eval_every` steps under `prefix`.
+/// Fit by full-batch Adam on `device` until the gradient's norm falls below the tolerance (or
+/// for the most steps), logging `train_loss`, `train_error`, `test_error`, `grad_norm` (and
+/// `irm_penalty`) every `eval_every` steps under `prefix`.
 pub fn fit(
     ctx: &RunContext,
     device: &Device,
@@ -136,6 +145,8 @@ pub fn fit(
     let name = |m: &str| format!("{prefix}{m}");
 
     let mut last_loss = f64::NAN;
+    let mut grad_norm = f64::NAN;
+    let mut taken = 0;
     for step in 0..options.steps {
         ctx.check_cancelled()?;
         let logits = model.forward(x.clone());
@@ -157,13 +168,19 @@ pub fn fit(
             }
         };
         let evaluate = step % options.eval_every == 0 || step + 1 == options.steps;
+        let grads = objective.backward();
         if evaluate {
+            let squares = |g: Option<Tensor<2>>| -> Result<f64, StudyError> {
+                Ok(g.map(host).transpose()?.unwrap_or_default().iter().map(|v| (*v as f64).powi(2)).sum())
+            };
+            grad_norm = (squares(model.weight.val().grad(&grads))? + squares(model.bias.val().grad(&grads))?).sqrt();
+            ctx.log_metric(&name("grad_norm"), step as u64, grad_norm);
             last_loss = host(risk)?.first().copied().unwrap_or(f32::NAN) as f64;
             if !last_loss.is_finite() {
                 return Err(StudyError::Failed(format!("the training loss diverged at step {step}")));
             }
             let (weights, bias) = model.to_host()?;
-            let current = Fitted { weights, bias, train_loss: last_loss };
+            let current = Fitted { weights, bias, train_loss: last_loss, steps: taken, grad_norm };
             ctx.log_metric(&name("train_loss"), step as u64, last_loss);
             ctx.log_metric(&name("train_error"), step as u64, current.error(train));
             ctx.log_metric(&name("test_error"), step as u64, current.error(test));
@@ -172,12 +189,18 @@ pub fn fit(
                 ctx.log_metric(&name("irm_penalty"), step as u64, p);
             }
             ctx.progress(step as u64 + 1, options.steps as u64);
+            let penalised = options.irm.as_ref().is_none_or(|irm| step >= irm.anneal_steps);
+            if penalised && grad_norm < options.tolerance {
+                // Converged: the parameters this gradient was taken at are the answer.
+                break;
+            }
         }
-        let grads = GradientsParams::from_grads(objective.backward(), &model);
+        let grads = GradientsParams::from_grads(grads, &model);
         model = optimizer.step(options.lr, model, grads);
+        taken = step + 1;
     }
     let (weights, bias) = model.to_host()?;
-    Ok(Fitted { weights, bias, train_loss: last_loss })
+    Ok(Fitted { weights, bias, train_loss: last_loss, steps: taken, grad_norm })
 }
 
 /// Sum over environments of (d risk_e / d s at s = 1)^2, with logits scaled by s:
@@ -220,7 +243,7 @@ mod tests {
     fn fitting_a_separable_problem_reaches_low_error_and_logs_curves() {
         let (ctx, rx) = ctx();
         let data = threshold_data();
-        let opts = FitOptions { steps: 400, lr: 0.1, eval_every: 100, irm: None };
+        let opts = FitOptions { steps: 400, lr: 0.1, eval_every: 100, irm: None, tolerance: 0.0 };
         let device = crate::ml::device::training_device(Backend::Cpu).unwrap();
         let fitted = fit(&ctx, &device, &data, &data, &opts, "").unwrap();
         assert!(fitted.error(&data) < 0.05, "error {}", fitted.error(&data));
@@ -235,6 +258,28 @@ mod tests {
         assert_eq!(losses.len(), 5, "steps 0, 100, 200, 300 and the last");
         assert!((losses[0] - std::f64::consts::LN_2).abs() < 1e-5, "zero weights give log 2");
         assert!(losses[4] < losses[0]);
+    }
+
+    /// Labels that a threshold at 0.5 gets right 80% of the time: a finite optimum.
+    fn noisy_data() -> Design {
+        let x: Vec<f32> = (0..200).map(|i| i as f32 / 200.0).collect();
+        let y = x.iter().enumerate().map(|(i, &v)| if (v > 0.5) != (i % 5 == 0) { 1.0 } else { 0.0 }).collect();
+        Design { x, y, dim: 1 }
+    }
+
+    #[test]
+    fn fitting_stops_at_the_optimum_once_the_gradient_is_below_the_tolerance() {
+        let (ctx, _rx) = ctx();
+        let data = noisy_data();
+        let device = crate::ml::device::training_device(Backend::Cpu).unwrap();
+        let opts = FitOptions { steps: 50_000, lr: 0.05, eval_every: 50, irm: None, tolerance: 1e-5 };
+        let stopped = fit(&ctx, &device, &data, &data, &opts, "").unwrap();
+        assert!(stopped.steps < opts.steps && stopped.grad_norm < 1e-5, "{} steps, gradient {}", stopped.steps, stopped.grad_norm);
+        assert_eq!(stopped.steps % 50, 0, "it stops where it checked");
+        // Training on for twice as long improves nothing that matters: it was the optimum.
+        let longer = fit(&ctx, &device, &data, &data, &FitOptions { steps: 2 * stopped.steps, tolerance: 0.0, ..opts }, "").unwrap();
+        assert!(stopped.train_loss - longer.train_loss < 1e-6, "{} vs {}", stopped.train_loss, longer.train_loss);
+        assert_eq!(stopped.error(&data), longer.error(&data));
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub enum IsrMethod {
     Oracle,
 }
 
+/// The gradient norm below which a fit counts as converged (see [`IsrParams::tolerance`]).
+const TOLERANCE: f64 = 1e-5;
+
 /// Parameters of one ISR run (defaults: the authors' Example 3 at laptop scale).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -62,8 +65,8 @@ pub struct IsrParams {
     /// How much the spurious scale grows across environments (0: Example 3, all equal).
     #[schemars(range(min = 0.0, max = 10.0))]
     pub spu_std_spread: f64,
-    /// Full-batch Adam steps for each logistic regression.
-    #[schemars(range(min = 1, max = 100000))]
+    /// The most full-batch Adam steps for each logistic regression.
+    #[schemars(range(min = 1, max = 1000000))]
     pub steps: u32,
     /// Adam's learning rate.
     #[schemars(range(min = 0.000001, max = 1.0))]
@@ -74,6 +77,10 @@ pub struct IsrParams {
     /// IRM only: steps trained with penalty weight 1 before the full weight.
     #[schemars(range(min = 0, max = 100000))]
     pub irm_anneal_steps: u32,
+    /// Stop once the gradient's norm is below this (checked every `eval_every` steps), so
+    /// every model is compared at its optimum, not at a budget; 0 trains for all `steps`.
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub tolerance: f64,
     /// Log the curves every this many steps.
     #[schemars(range(min = 1, max = 100000))]
     pub eval_every: u32,
@@ -89,10 +96,11 @@ impl Default for IsrParams {
             samples_per_env: 1000,
             scrambled: false,
             spu_std_spread: 0.0,
-            steps: 1000,
+            steps: 50_000,
             lr: 0.01,
             irm_penalty: 1000.0,
             irm_anneal_steps: 200,
+            tolerance: TOLERANCE,
             eval_every: 50,
         }
     }
@@ -187,8 +195,19 @@ impl Study for Isr {
             penalty: p.irm_penalty,
             anneal_steps: p.irm_anneal_steps,
         });
-        let options = FitOptions { steps: p.steps, lr: p.lr, eval_every: p.eval_every, irm };
+        let options = FitOptions { steps: p.steps, lr: p.lr, eval_every: p.eval_every, irm, tolerance: p.tolerance };
         let fitted = fit(ctx, &device, &train, &test, &options, "")?;
+        if p.tolerance > 0.0 && fitted.grad_norm >= p.tolerance {
+            ctx.log_text(
+                benchtop_core::LogLevel::Warn,
+                format!(
+                    "not converged: after {} steps the gradient's norm is {:.2e}, above the tolerance {:.0e}",
+                    fitted.steps, fitted.grad_norm, p.tolerance
+                ),
+            );
+        }
+        summary.insert("steps_trained".into(), fitted.steps as f64);
+        summary.insert("grad_norm".into(), fitted.grad_norm);
         summary.insert("train_error".into(), fitted.error(&train));
         summary.insert("test_error".into(), fitted.error(&test));
         summary.insert("train_loss".into(), fitted.train_loss);

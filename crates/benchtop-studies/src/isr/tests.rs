@@ -7,10 +7,18 @@ fn run(p: &IsrParams, seed: u64) -> Summary {
     Isr.run(&ctx, p).unwrap()
 }
 
-/// Mean test error over seeds 0..3 at a small but faithful setting (d_inv = d_spu = 5).
+/// Mean test error over seeds 0..3 at a small but faithful setting (d_inv = d_spu = 5), every
+/// fit trained to convergence: the finding must not lean on under-training.
 fn mean_test_error(method: IsrMethod, n_envs: u32) -> f64 {
-    let p = IsrParams { method, n_envs, samples_per_env: 400, steps: 600, lr: 0.02, eval_every: 600, ..IsrParams::default() };
-    (0..3).map(|seed| run(&p, seed)["test_error"]).sum::<f64>() / 3.0
+    let p = IsrParams { method, n_envs, samples_per_env: 400, ..IsrParams::default() };
+    let errors: Vec<f64> = (0..3)
+        .map(|seed| {
+            let s = run(&p, seed);
+            assert!(s["steps_trained"] < p.steps as f64 && s["grad_norm"] < p.tolerance, "{method:?}, E = {n_envs}: {s:?}");
+            s["test_error"]
+        })
+        .collect();
+    errors.iter().sum::<f64>() / 3.0
 }
 
 /// The ISR finding, over seeds 0-2. Robust on any machine by its mechanism: every model here
@@ -35,6 +43,9 @@ fn data(n_envs: usize, spread: f64, scrambled: bool, seed: u64) -> IsrData {
     generate(&config, seed)
 }
 
+/// Pinned to seed 1: the identification result itself (an eigen-decomposition in f64 of
+/// generated data, no training), so another CPU's rounding cannot move the overlap across
+/// 0.99 or 0.9.
 #[test]
 fn isr_mean_recovers_the_invariant_subspace_exactly_when_the_means_span_the_spurious_one() {
     for scrambled in [false, true] {
@@ -46,6 +57,7 @@ fn isr_mean_recovers_the_invariant_subspace_exactly_when_the_means_span_the_spur
     }
 }
 
+/// Pinned to seed 4, robust for the same reason: linear algebra in f64, no training.
 #[test]
 fn isr_cov_needs_spurious_scales_that_differ_and_then_two_environments_suffice() {
     let differ = data(2, 2.0, true, 4);
