@@ -127,6 +127,19 @@ pub fn in_styles(digits: &Digits, styles: &[Style], rng: &mut crate::Rng) -> Dig
     out
 }
 
+/// Each digit of `digits` drawn in every one of `styles`: digit by digit, style by style.
+pub fn in_every_style(digits: &Digits, styles: &[Style], rng: &mut crate::Rng) -> Digits {
+    let mut out = Digits { rows: digits.rows, cols: digits.cols, pixels: Vec::new(), labels: Vec::new() };
+    out.pixels.reserve(digits.pixels.len() * styles.len());
+    for i in 0..digits.len() {
+        for style in styles {
+            out.pixels.extend(style.apply(digits.image(i), digits.rows, digits.cols, rng));
+            out.labels.push(digits.labels[i]);
+        }
+    }
+    out
+}
+
 /// Each digit of `digits` gets a uniformly drawn domain and is drawn in its style.
 /// With `keep`, digits whose pair the mask does not see are dropped (the training set).
 pub fn styled(digits: &Digits, mask: &Mask, keep_seen_only: bool, rng: &mut crate::Rng) -> StyledDigits {
@@ -168,6 +181,17 @@ mod tests {
         assert_ne!(Mask::random(10, 5, 0.5, 0), Mask::random(10, 5, 0.5, 1));
         let dense = Mask::random(10, 5, 1.0, 0);
         assert_eq!(dense.seen_count(), 49, "one pair always stays unseen to test composition");
+    }
+
+    #[test]
+    fn every_style_gives_each_digit_once_per_style_in_order() {
+        let digits = crate::digits::mnist(crate::digits::Mnist::Test).unwrap().select(&[0, 1, 2]);
+        let styles = [Style::Plain, Style::Inverted];
+        let all = in_every_style(&digits, &styles, &mut crate::rng(0, 1));
+        assert_eq!(all.len(), 6);
+        assert_eq!(all.labels, [0, 0, 1, 1, 2, 2].map(|i| digits.labels[i]));
+        assert_eq!(all.image(0), digits.image(0), "plain is the digit itself");
+        assert_ne!(all.image(1), digits.image(0), "the next is the same digit inverted");
     }
 
     #[test]

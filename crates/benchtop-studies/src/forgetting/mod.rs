@@ -9,7 +9,7 @@
 //! two differently.
 
 use benchtop_core::{Better, ChartKind, ChartSpec, Params, RunContext, Study, StudyError, Summary};
-use benchtop_data::cg_digits::{Style, in_styles};
+use benchtop_data::cg_digits::{Style, in_every_style, in_styles};
 use benchtop_data::digits::{Digits, Mnist, mnist};
 use benchtop_data::transforms::rotate;
 use burn::module::Param;
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::ml::device::training_device;
 use crate::ml::lora::LoraLinear;
 use crate::ml::nets::host;
-use crate::ml::nets::{Batchable, TrainOptions, fit, linear, predict, tensor};
+use crate::ml::nets::{Batchable, Epochs, TrainOptions, fit, linear, predict, tensor};
 
 /// The study's registry entry.
 pub struct Forgetting;
@@ -61,11 +61,18 @@ pub struct ForgettingParams {
     /// lora: the adapters' rank.
     #[schemars(range(min = 1, max = 256))]
     pub rank: u32,
-    /// Digits pre-trained on, each in one of the five pre-training styles.
-    #[schemars(range(min = 500, max = 10000))]
+    /// Digits pre-trained on, each in every one of the five pre-training styles (the other
+    /// 1,000 of MNIST's first 10,000 training digits, in every style, are the held-out set
+    /// that decides when pre-training stops).
+    #[schemars(range(min = 500, max = 9000))]
     pub pretrain_points: u32,
-    #[schemars(range(min = 1, max = 50))]
+    /// The most pre-training epochs: it stops earlier, at the best epoch, once held-out
+    /// generality has not risen by 0.1 points for `pretrain_patience` epochs.
+    #[schemars(range(min = 1, max = 200))]
     pub pretrain_epochs: u32,
+    /// Epochs without a rise in held-out generality before pre-training stops.
+    #[schemars(range(min = 1, max = 50))]
+    pub pretrain_patience: u32,
     /// Rotated digits fine-tuned on.
     #[schemars(range(min = 100, max = 6000))]
     pub finetune_points: u32,
@@ -87,8 +94,9 @@ impl Default for ForgettingParams {
             lambda: 0.1,
             alpha: 0.5,
             rank: 4,
-            pretrain_points: 10000,
-            pretrain_epochs: 5,
+            pretrain_points: 9000,
+            pretrain_epochs: 60,
+            pretrain_patience: 4,
             finetune_points: 4000,
             test_points: 2000,
             ft_epochs: 5,
@@ -239,6 +247,8 @@ pub fn interpolate(pre: &[f32], ft: &[f32], alpha: f64) -> Vec<f32> {
 
 struct Data {
     pretrain: Digits,
+    /// Held-out training digits in every pre-training style: when to stop pre-training.
+    validation: Digits,
     finetune: Digits,
     speciality: Digits,
     generality: Digits,
@@ -250,13 +260,15 @@ fn rotated(d: &Digits) -> Digits {
 
 fn data(p: &ForgettingParams, seed: u64) -> Result<Data, StudyError> {
     let broad = mnist(Mnist::TrainFirst10k)?;
-    let (pre, _) = broad.split(p.pretrain_points as usize, &mut benchtop_data::rng(seed, 50));
+    let (pre, rest) = broad.split(p.pretrain_points as usize, &mut benchtop_data::rng(seed, 50));
+    let validation = rest.select(&(0..rest.len().min(VALIDATION_POINTS)).collect::<Vec<_>>());
     let task = mnist(Mnist::Test)?;
     let mut order: Vec<usize> = (0..task.len()).collect();
     order.shuffle(&mut benchtop_data::rng(seed, 51));
     let (n, t) = (p.finetune_points as usize, p.test_points as usize);
     Ok(Data {
-        pretrain: in_styles(&pre, &PRETRAIN_STYLES, &mut benchtop_data::rng(seed, 52)),
+        pretrain: in_every_style(&pre, &PRETRAIN_STYLES, &mut benchtop_data::rng(seed, 52)),
+        validation: in_every_style(&validation, &PRETRAIN_STYLES, &mut benchtop_data::rng(seed, 56)),
         finetune: rotated(&task.select(&order[..n])),
         speciality: rotated(&task.select(&order[n..n + t])),
         generality: in_styles(&task.select(&order[n + t..n + 2 * t]), &PRETRAIN_STYLES, &mut benchtop_data::rng(seed, 53)),
@@ -319,7 +331,11 @@ impl Study for Forgetting {
         let device = training_device(ctx.backend())?;
         let data = data(p, ctx.seed())?;
         write_samples(ctx, &data);
-        let pre_values = pretrained(ctx, p, &data, &device)?;
+        let pretraining = pretrained(ctx, p, &data, &device)?;
+        for (epoch, g) in pretraining.curve.iter().enumerate() {
+            ctx.log_metric("pretrain_generality", epoch as u64 + 1, *g);
+        }
+        let pre_values = pretraining.values;
         let pre = Mlp::from_values(&pre_values, &device)?;
         let (spec0, gen0) = (accuracy(&pre, &data.speciality, &device)?, accuracy(&pre, &data.generality, &device)?);
         ctx.info(format!("pre-trained: speciality {spec0:.3}, generality {gen0:.3}"));
@@ -373,6 +389,8 @@ impl Study for Forgetting {
         summary.insert("generality".into(), generality);
         summary.insert("speciality_before".into(), spec0);
         summary.insert("generality_before".into(), gen0);
+        summary.insert("pretrain_epochs_trained".into(), pretraining.curve.len() as f64);
+        summary.insert("pretrain_best_epoch".into(), pretraining.best_epoch as f64);
         Ok(summary)
     }
 }
@@ -381,25 +399,73 @@ fn options(p: &ForgettingParams) -> TrainOptions {
     TrainOptions { epochs: p.ft_epochs, batch_size: p.batch_size as usize, lr: p.ft_lr, weight_decay: 0.0, decoupled: true }
 }
 
-/// Pre-trained weights: five styles of digits, cached per seed and settings.
-fn pretrained(ctx: &RunContext, p: &ForgettingParams, data: &Data, device: &Device) -> Result<Vec<f32>, StudyError> {
-    let key = crate::ml::device::stage_key(ctx, "forgetting", "pretrained", ctx.seed())
+/// Held-out digits (before styling) that decide when pre-training stops.
+const VALIDATION_POINTS: usize = 1000;
+/// The rise in held-out generality that counts as still learning: 0.1 points.
+const MIN_RISE: f64 = 0.001;
+
+/// The pre-trained model and how it got there.
+struct Pretraining {
+    values: Vec<f32>,
+    /// Held-out generality after each epoch.
+    curve: Vec<f64>,
+    /// The epoch (from 1) whose weights these are: the best on the held-out set.
+    best_epoch: usize,
+}
+
+impl Pretraining {
+    /// `[epochs, curve..., best_epoch, values...]` as f32s: the cache keeps the curve too, so
+    /// a run served from the cache still shows how pre-training went.
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut all = vec![self.curve.len() as f32];
+        all.extend(self.curve.iter().map(|g| *g as f32));
+        all.push(self.best_epoch as f32);
+        all.extend(&self.values);
+        crate::ml::nets::float_bytes(&all)
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Pretraining, StudyError> {
+        let all = crate::ml::nets::floats(bytes)?;
+        let broken = || StudyError::Failed("the cached pre-training entry is too short".into());
+        let epochs = *all.first().ok_or_else(broken)? as usize;
+        let curve = all.get(1..1 + epochs).ok_or_else(broken)?.iter().map(|g| *g as f64).collect();
+        let best_epoch = *all.get(1 + epochs).ok_or_else(broken)? as usize;
+        Ok(Pretraining { values: all[2 + epochs..].to_vec(), curve, best_epoch })
+    }
+}
+
+/// Pre-training on every digit in every one of the five styles until held-out generality is
+/// flat (no rise of [`MIN_RISE`] for `pretrain_patience` epochs), keeping the best epoch's
+/// weights; cached per seed and settings.
+fn pretrained(ctx: &RunContext, p: &ForgettingParams, data: &Data, device: &Device) -> Result<Pretraining, StudyError> {
+    let key = crate::ml::device::stage_key(ctx, "forgetting", "pretrained-every-style", ctx.seed())
         .param("pretrain_points", p.pretrain_points)
         .param("pretrain_epochs", p.pretrain_epochs)
+        .param("pretrain_patience", p.pretrain_patience)
         .param("batch_size", p.batch_size);
     let bytes = ctx.cached(&key, || {
         let mut rng = benchtop_data::rng(ctx.seed(), 55);
         let model = Mlp::new(&mut rng, device);
         let options =
             TrainOptions { epochs: p.pretrain_epochs, batch_size: p.batch_size as usize, lr: 1e-3, weight_decay: 0.0, decoupled: true };
-        let trained =
-            crate::ml::nets::train(model, Mlp::forward, &batchable(&data.pretrain), &options, &mut rng, device, |epoch, loss, _| {
-                ctx.info(format!("pre-training epoch {}: loss {loss:.4}", epoch + 1));
-                ctx.check_cancelled()
-            })?;
-        Ok(crate::ml::nets::float_bytes(&trained.values()?))
+        let mut best = Pretraining { values: model.values()?, curve: Vec::new(), best_epoch: 0 };
+        let mut best_score = f64::NEG_INFINITY;
+        crate::ml::nets::train_until(model, Mlp::forward, &batchable(&data.pretrain), &options, &mut rng, device, |epoch, loss, m| {
+            ctx.check_cancelled()?;
+            let held_out = accuracy(m, &data.validation, device)?;
+            ctx.info(format!("pre-training epoch {}: loss {loss:.4}, held-out generality {held_out:.4}", epoch + 1));
+            best.curve.push(held_out);
+            if held_out > best_score + MIN_RISE || best.best_epoch == 0 {
+                best_score = best_score.max(held_out);
+                best.best_epoch = epoch as usize + 1;
+                best.values = m.values()?;
+            }
+            let flat = best.curve.len() - best.best_epoch >= p.pretrain_patience as usize;
+            Ok(if flat { Epochs::Stop } else { Epochs::Continue })
+        })?;
+        Ok(best.to_bytes())
     })?;
-    crate::ml::nets::floats(&bytes)
+    Pretraining::from_bytes(&bytes)
 }
 
 /// Plain fine-tuning's weights, cached per seed and fine-tuning settings: one fine-tuning
@@ -409,6 +475,7 @@ fn finetuned(ctx: &RunContext, p: &ForgettingParams, data: &Data, pre: &[f32], d
     let key = crate::ml::device::stage_key(ctx, "forgetting", "finetuned", ctx.seed())
         .param("pretrain_points", p.pretrain_points)
         .param("pretrain_epochs", p.pretrain_epochs)
+        .param("pretrain_patience", p.pretrain_patience)
         .param("finetune_points", p.finetune_points)
         .param("ft_epochs", p.ft_epochs)
         .param("ft_lr", p.ft_lr)

@@ -122,12 +122,35 @@ pub struct TrainOptions {
 /// batch's tensors and returns its scalar loss; `on_epoch(epoch, mean_loss, &model)` after each
 /// epoch logs and may stop training by returning an error (cancellation).
 pub fn fit<M, L>(
-    mut model: M,
+    model: M,
     loss: L,
     n: usize,
     options: &TrainOptions,
     rng: &mut ChaCha8Rng,
     mut on_epoch: impl FnMut(u32, f64, &M) -> Result<(), StudyError>,
+) -> Result<M, StudyError>
+where
+    M: Module,
+    L: Fn(&M, &[usize]) -> Tensor<1>,
+{
+    fit_until(model, loss, n, options, rng, |epoch, mean, model| on_epoch(epoch, mean, model).map(|()| Epochs::Continue))
+}
+
+/// What to do after an epoch: go on, or stop with the model as it is (early stopping).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Epochs {
+    Continue,
+    Stop,
+}
+
+/// [`fit`] that stops early when `on_epoch` says so; `options.epochs` is then the most.
+pub fn fit_until<M, L>(
+    mut model: M,
+    loss: L,
+    n: usize,
+    options: &TrainOptions,
+    rng: &mut ChaCha8Rng,
+    mut on_epoch: impl FnMut(u32, f64, &M) -> Result<Epochs, StudyError>,
 ) -> Result<M, StudyError>
 where
     M: Module,
@@ -154,7 +177,9 @@ where
         if !mean.is_finite() {
             return Err(StudyError::Failed(format!("the training loss diverged in epoch {epoch}")));
         }
-        on_epoch(epoch, mean, &model)?;
+        if on_epoch(epoch, mean, &model)? == Epochs::Stop {
+            break;
+        }
     }
     Ok(model)
 }
@@ -167,7 +192,24 @@ pub fn train<M, F>(
     options: &TrainOptions,
     rng: &mut ChaCha8Rng,
     device: &Device,
-    on_epoch: impl FnMut(u32, f64, &M) -> Result<(), StudyError>,
+    mut on_epoch: impl FnMut(u32, f64, &M) -> Result<(), StudyError>,
+) -> Result<M, StudyError>
+where
+    M: Module,
+    F: Fn(&M, Tensor<4>) -> Tensor<2>,
+{
+    train_until(model, forward, data, options, rng, device, |epoch, mean, model| on_epoch(epoch, mean, model).map(|()| Epochs::Continue))
+}
+
+/// [`train`] that stops early when `on_epoch` says so.
+pub fn train_until<M, F>(
+    model: M,
+    forward: F,
+    data: &Batchable<'_>,
+    options: &TrainOptions,
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+    on_epoch: impl FnMut(u32, f64, &M) -> Result<Epochs, StudyError>,
 ) -> Result<M, StudyError>
 where
     M: Module,
@@ -178,7 +220,7 @@ where
         let (x, y) = data.batch(idx, device);
         loss_fn.forward(forward(m, x), y)
     };
-    fit(model, loss, data.len(), options, rng, on_epoch)
+    fit_until(model, loss, data.len(), options, rng, on_epoch)
 }
 
 /// Logits of every row, in batches, without building a graph.
