@@ -38,6 +38,9 @@ pub fn split_dialogue(text: &str) -> Option<(&str, &str)> {
 }
 
 /// The 2,312 hh-rlhf harmless-base test pairs, split into a shared prompt and two responses.
+/// None of them has identical responses (a pair that had would be dropped: a coin flip for
+/// every method); 3 differ only in punctuation and 4 have an empty response, kept as the
+/// people who labelled them judged them.
 pub fn hh_rlhf_harmless() -> Result<Vec<PreferencePair>> {
     let name = "hh-rlhf-harmless-base-test.jsonl.gz";
     parse_hh(name, &gunzip(name, HH)?)
@@ -67,6 +70,10 @@ fn parse_hh(name: &str, text: &str) -> Result<Vec<PreferencePair>> {
             return Err(at("chosen and rejected share no dialogue up to an \"Assistant:\" turn".into()));
         };
         let (chosen, rejected) = (row.chosen[prompt.len()..].trim(), row.rejected[prompt.len()..].trim());
+        if chosen == rejected {
+            // No preference to learn: every model scores both sides alike.
+            continue;
+        }
         pairs.push(PreferencePair { prompt: prompt.to_owned(), chosen: chosen.to_owned(), rejected: rejected.to_owned() });
     }
     Ok(pairs)
@@ -244,8 +251,19 @@ mod tests {
         }
         // A response is one assistant turn, but for 5 pairs whose responses run on.
         assert_eq!(pairs.iter().filter(|p| p.chosen.contains(ASSISTANT) || p.rejected.contains(ASSISTANT)).count(), 5);
-        assert!(pairs.iter().filter(|p| p.chosen != p.rejected).count() > 2200);
+        // No pair was dropped as identical: every line of the file is a pair.
+        assert!(pairs.iter().all(|p| p.chosen != p.rejected));
         assert_eq!(split_dialogue("\n\nHuman: hi\n\nAssistant: hello"), Some(("\n\nHuman: hi\n\nAssistant:", "hello")));
+    }
+
+    #[test]
+    fn a_pair_with_identical_responses_is_dropped() {
+        let line = |a: &str, b: &str| {
+            format!("{{\"chosen\": \"\\n\\nHuman: q\\n\\nAssistant: {a}\", \"rejected\": \"\\n\\nHuman: q\\n\\nAssistant: {b}\"}}")
+        };
+        let text = [line("yes", "no"), line("same", "same "), line("a", "b")].join("\n");
+        let pairs = parse_hh("x.jsonl", &text).unwrap();
+        assert_eq!(pairs.iter().map(|p| p.chosen.as_str()).collect::<Vec<_>>(), ["yes", "a"]);
     }
 
     #[test]

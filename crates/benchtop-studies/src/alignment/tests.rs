@@ -53,6 +53,10 @@ fn a_saved_policy_gives_the_same_log_probabilities() {
     assert_eq!(batch.weight.iter().sum::<f32>(), short.len() as f32, "the response and <eos> are scored, the prompt is not");
 }
 
+/// Pinned to seed 0: a precondition of the testbed, not a finding. The SFT policy is a trained
+/// network, so another CPU's rounding makes this a fresh draw: over 20 seeds its helpfulness
+/// is 0.398 ± 0.025 (sd about 0.05), so the bounds below sit at least 3.5 sd away; format and styles
+/// have wider room still.
 #[test]
 fn the_sft_policy_samples_parse_and_are_mostly_well_formed() {
     let device = device();
@@ -70,7 +74,7 @@ fn the_sft_policy_samples_parse_and_are_mostly_well_formed() {
     let helpful = mean(golds.iter().map(|g| g.helpfulness));
     assert!(well_formed > 0.9, "well-formed share {well_formed}");
     // The broad start the study needs: often right, often not; every style present.
-    assert!(helpful > 0.3 && helpful < 0.8, "helpfulness {helpful}");
+    assert!(helpful > 0.2 && helpful < 0.8, "helpfulness {helpful}");
     let terse = samples.iter().filter(|(_, t)| quiz::words(t).len() == 2).count();
     let sentence = samples.iter().filter(|(_, t)| t.starts_with("the answer is")).count();
     let verbose = golds.iter().filter(|g| g.verbosity > 5.0).count();
