@@ -324,6 +324,10 @@ impl Study for Forgetting {
                 .with_x("alpha")
                 .with_filter("method", "wise_ft")
                 .with_title("Wise-FT: generality vs the interpolation weight alpha"),
+            // One run per seed shows the pre-training it started from (all share it).
+            ChartSpec::new(ChartKind::Curves, "pretrain_generality")
+                .with_filter("method", "finetune")
+                .with_title("Held-out generality during pre-training, to where it is flat"),
         ]
     }
 
