@@ -31,11 +31,24 @@ impl Aggregate {
         Some(Aggregate { n, mean, std: Some(std), ci95: ci95_half_width(std, n) })
     }
 
-    /// "0.123 ± 0.004" (or just the mean for a single value), with `digits` decimals.
+    /// "0.123 ± 0.004" (or just the mean for a single value), with `digits` decimals, except
+    /// where decimals would mislead: a mean too small to show in them (a gradient norm of
+    /// 1e-5 would read 0.000) is written in scientific notation, and from 1,000 up (step
+    /// counts) decimals are dropped. The interval follows the mean's form, so the two compare.
     pub fn display(&self, digits: usize) -> String {
+        let tiny = self.mean != 0.0 && self.mean.abs() < 0.5 * 10f64.powi(-(digits as i32));
+        let number = |v: f64| {
+            if tiny {
+                format!("{v:.1e}")
+            } else if self.mean.abs() >= 1000.0 {
+                format!("{v:.0}")
+            } else {
+                format!("{v:.digits$}")
+            }
+        };
         match self.ci95 {
-            Some(ci) => format!("{:.digits$} ± {:.digits$}", self.mean, ci),
-            None => format!("{:.digits$}", self.mean),
+            Some(ci) => format!("{} ± {}", number(self.mean), number(ci)),
+            None => number(self.mean),
         }
     }
 }
@@ -73,5 +86,14 @@ mod tests {
         assert_eq!(a.display(3), "0.500");
         assert_eq!(Aggregate::of(&[]), None);
         assert_eq!(Aggregate::of(&[f64::NAN]), None);
+    }
+
+    #[test]
+    fn values_too_small_or_large_for_the_decimals_keep_their_meaning() {
+        let tiny = Aggregate::of(&[9.0e-6, 1.1e-5]).unwrap();
+        assert_eq!(tiny.display(3), "1.0e-5 ± 1.3e-5");
+        let steps = Aggregate::of(&[10_000.0, 12_000.0]).unwrap();
+        assert_eq!(steps.display(3), "11000 ± 12706");
+        assert_eq!(Aggregate::of(&[0.0, 0.0]).unwrap().display(3), "0.000 ± 0.000");
     }
 }
