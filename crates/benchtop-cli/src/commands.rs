@@ -134,11 +134,26 @@ pub fn studies(name: Option<&str>, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Say on stderr which stored records the last listing skipped because they do not decode
+/// (the listing itself goes on without them).
+fn warn_unreadable(store: &Store) {
+    let skipped = store.unreadable();
+    if skipped.is_empty() {
+        return;
+    }
+    eprintln!("warning: skipped {} stored run record(s) that do not decode:", skipped.len());
+    for u in &skipped {
+        eprintln!("  {}: {}", u.id, u.error);
+    }
+    eprintln!("  (`benchtop delete ID` removes one; nothing else in the store is affected)");
+}
+
 /// `benchtop runs`.
 pub fn runs(store_dir: Option<&Path>, experiment: Option<String>, status: Option<&str>, json: bool) -> Result<ExitCode> {
     let status = status.map(str::parse::<RunStatus>).transpose().map_err(anyhow::Error::msg)?;
     let store = open_store(store_dir)?;
     let records = store.runs(&RunFilter { experiment, status, ..RunFilter::default() })?;
+    warn_unreadable(&store);
     if json {
         println!("{}", serde_json::to_string_pretty(&records)?);
     } else {
@@ -175,18 +190,22 @@ pub fn show(store_dir: Option<&Path>, run: &str, json: bool) -> Result<ExitCode>
 /// `benchtop delete RUN | --experiment NAME`.
 pub fn delete(store_dir: Option<&Path>, run: Option<&str>, experiment: Option<&str>) -> Result<ExitCode> {
     let store = open_store(store_dir)?;
-    let targets = match (run, experiment) {
-        (Some(run), _) => vec![store.find_run(run)?],
+    let ids: Vec<RunId> = match (run, experiment) {
+        // A full id names a record even when it does not decode, so a damaged one can go.
+        (Some(run), _) => match run.parse::<RunId>() {
+            Ok(id) => vec![id],
+            Err(_) => vec![store.find_run(run)?.id],
+        },
         (None, Some(exp)) => {
             let runs = store.runs(&RunFilter { experiment: Some(exp.to_owned()), ..RunFilter::default() })?;
+            warn_unreadable(&store);
             if runs.is_empty() {
                 bail!("no runs of experiment `{exp}` in the store at {}", store.path().display());
             }
-            runs
+            runs.iter().map(|r| r.id).collect()
         }
         (None, None) => bail!("name a run or --experiment"),
     };
-    let ids: Vec<RunId> = targets.iter().map(|r| r.id).collect();
     let out = store.delete_runs(&ids)?;
     eprintln!("deleted {} run(s)", out.deleted.len());
     if !out.busy.is_empty() {
@@ -209,6 +228,7 @@ pub enum Table {
 pub fn export(store_dir: Option<&Path>, experiment: Option<String>, format: Table, out: Option<&Path>) -> Result<ExitCode> {
     let store = open_store(store_dir)?;
     let records = store.runs(&RunFilter { experiment: experiment.clone(), ..RunFilter::default() })?;
+    warn_unreadable(&store);
     if records.is_empty() {
         match experiment {
             Some(e) => bail!("no runs of experiment `{e}` in the store at {}", store.path().display()),
@@ -239,7 +259,11 @@ pub fn export(store_dir: Option<&Path>, experiment: Option<String>, format: Tabl
 /// The runs of an experiment, or the named runs: never empty.
 fn select_runs(store: &Store, experiment: Option<&str>, runs: &[String]) -> Result<Vec<RunRecord>> {
     let records = match experiment {
-        Some(exp) => store.runs(&RunFilter { experiment: Some(exp.to_owned()), ..RunFilter::default() })?,
+        Some(exp) => {
+            let records = store.runs(&RunFilter { experiment: Some(exp.to_owned()), ..RunFilter::default() })?;
+            warn_unreadable(store);
+            records
+        }
         None => runs.iter().map(|r| store.find_run(r)).collect::<Result<_, _>>()?,
     };
     if records.is_empty() {

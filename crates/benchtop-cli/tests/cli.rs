@@ -174,6 +174,31 @@ fn delete_removes_a_run_or_a_whole_experiment() {
     assert_eq!(left[0]["experiment"], "exp-b");
 }
 
+/// One damaged record must not take the store's listings with it: `runs`, `export` and
+/// `report` go on without it and say which it is; `delete ID` removes it.
+#[test]
+fn a_record_that_does_not_decode_is_skipped_named_and_deletable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let exp = write_experiment(dir.path(), "exp-a", 1, 20);
+    assert!(run(&store, &["run", exp.to_str().unwrap()]).status.success());
+    let bad = benchtop_core::RunId::new();
+    benchtop_store::Store::open(&store).unwrap().put_raw_record(bad, b"not json").unwrap();
+    let report = dir.path().join("report.md");
+    for args in
+        [vec!["runs"], vec!["export", "--format", "csv"], vec!["report", "--experiment", "exp-a", "--out", report.to_str().unwrap()]]
+    {
+        let out = run(&store, &args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        let err = text(&out.stderr);
+        assert!(err.contains("skipped 1 stored run record") && err.contains(&bad.to_string()), "{args:?}: {err}");
+    }
+    assert_eq!(runs_json(&store).len(), 2, "both readable runs still list");
+    assert!(run(&store, &["delete", &bad.to_string()]).status.success());
+    let out = run(&store, &["runs"]);
+    assert!(!text(&out.stderr).contains("skipped"), "{}", text(&out.stderr));
+}
+
 /// Start `benchtop run` and wait until it reports `done` runs finished.
 fn start_and_wait(store: &Path, exp: &Path, done: usize) -> std::process::Child {
     let mut child =

@@ -73,6 +73,15 @@ pub struct Artifact {
     pub bytes: u64,
 }
 
+/// A stored run record that does not decode (written by a broken build, or damaged on
+/// disk). Listings skip it and say so rather than fail whole; `benchtop delete ID` removes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
+pub struct Unreadable {
+    /// The record's key: the run's id when the key is one.
+    pub id: String,
+    pub error: String,
+}
+
 /// Writes gathered by the runner and applied together (one sled batch per tree).
 #[derive(Default, Debug)]
 pub struct WriteBatch {
@@ -131,6 +140,8 @@ pub struct Store {
     /// Serialises read-change-write of run records: the runner's writer thread (status,
     /// summary) and the app (tags, notes, resume) change the same records concurrently.
     record_lock: std::sync::Mutex<()>,
+    /// The records the last listing could not decode, by key.
+    unreadable: std::sync::Mutex<std::collections::BTreeMap<Vec<u8>, String>>,
 }
 
 impl Store {
@@ -162,6 +173,7 @@ impl Store {
             db: db.clone(),
             path: path.clone(),
             record_lock: std::sync::Mutex::new(()),
+            unreadable: Default::default(),
         };
         store.check_schema()?;
         store.mark_interrupted()?;
@@ -309,7 +321,13 @@ impl Store {
         for &id in ids {
             // Held across the check and the delete, so the run cannot be requeued between.
             let _guard = self.record_lock.lock().unwrap_or_else(|p| p.into_inner());
-            if self.run(id)?.status.can_delete() {
+            let deletable = match self.run(id) {
+                Ok(record) => record.status.can_delete(),
+                // A record that does not decode runs nowhere: it can only be removed.
+                Err(StoreError::Corrupt { .. }) => true,
+                Err(e) => return Err(e),
+            };
+            if deletable {
                 self.delete_run(id)?;
                 out.deleted.push(id);
             } else {
@@ -348,17 +366,44 @@ impl Store {
         }
     }
 
-    /// Runs matching `filter`, oldest first (ids are time-ordered).
+    /// Runs matching `filter`, oldest first (ids are time-ordered). A record that does not
+    /// decode is skipped, not fatal: [`Store::unreadable`] then names it.
     pub fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
         let mut out = Vec::new();
+        let mut unreadable = std::collections::BTreeMap::new();
         for item in self.runs.iter() {
-            let (_, bytes) = item.map_err(self.db_err())?;
-            let record = self.decode(&bytes)?;
-            if filter.accepts(&record) {
-                out.push(record);
+            let (key, bytes) = item.map_err(self.db_err())?;
+            match self.decode(&bytes) {
+                Ok(record) if filter.accepts(&record) => out.push(record),
+                Ok(_) => {}
+                Err(e) => {
+                    unreadable.insert(key.to_vec(), e.to_string());
+                }
             }
         }
+        *self.unreadable.lock().unwrap_or_else(|p| p.into_inner()) = unreadable;
         Ok(out)
+    }
+
+    /// The run records the last listing skipped because they do not decode.
+    pub fn unreadable(&self) -> Vec<Unreadable> {
+        let map = self.unreadable.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter()
+            .map(|(key, error)| Unreadable {
+                id: match uuid::Uuid::from_slice(key) {
+                    Ok(id) => id.to_string(),
+                    Err(_) => format!("key {}", key.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+                },
+                error: error.clone(),
+            })
+            .collect()
+    }
+
+    /// Store a record's raw bytes under `id` (for tests of damaged records).
+    #[doc(hidden)]
+    pub fn put_raw_record(&self, id: RunId, bytes: &[u8]) -> Result<()> {
+        self.runs.insert(id.as_bytes(), bytes).map_err(self.db_err())?;
+        self.flush()
     }
 
     /// Apply a batch of metric points, log lines and artifacts.
@@ -451,7 +496,10 @@ impl Store {
     /// Remove a run and everything it logged or kept, whatever its status: front ends call
     /// [`Store::delete_runs`], which keeps the rules.
     pub fn delete_run(&self, run: RunId) -> Result<()> {
-        self.run(run)?;
+        // Only that the record exists: an undecodable one can be deleted too.
+        if !self.runs.contains_key(run.as_bytes()).map_err(self.db_err())? {
+            return Err(StoreError::NoSuchRun(run.to_string()));
+        }
         for tree in [&self.metrics, &self.series, &self.logs, &self.artifacts] {
             let mut batch = sled::Batch::default();
             for key in tree.scan_prefix(run.as_bytes()).keys() {

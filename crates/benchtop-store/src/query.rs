@@ -39,6 +39,8 @@ pub struct RunPage {
     pub by_status: std::collections::BTreeMap<RunStatus, usize>,
     pub offset: usize,
     pub rows: Vec<RunRecord>,
+    /// Stored records that do not decode, skipped rather than failing the table.
+    pub unreadable: Vec<crate::Unreadable>,
 }
 
 /// A column's value as a table shows it.
@@ -142,6 +144,6 @@ impl Store {
         let total = rows.len();
         let offset = query.offset.min(total);
         let end = if query.limit == 0 { total } else { (offset + query.limit).min(total) };
-        Ok(RunPage { total, by_status, offset, rows: rows.drain(offset..end).collect() })
+        Ok(RunPage { total, by_status, offset, rows: rows.drain(offset..end).collect(), unreadable: self.unreadable() })
     }
 }

@@ -285,3 +285,30 @@ fn lifecycle_rules_cancel_only_queued_resume_only_unfinished_and_delete_only_end
     assert!(matches!(store.run(ids[2]), Err(StoreError::NoSuchRun(_))));
     assert!(store.run(ids[1]).is_ok(), "nothing of a busy run is lost");
 }
+
+#[test]
+fn a_record_that_does_not_decode_is_skipped_and_named_and_can_be_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let good = [record("e", 1), record("e", 2)];
+    store.create_runs(&good).unwrap();
+    let bad = RunId::new();
+    store.put_raw_record(bad, b"{\"id\": truncated").unwrap();
+    drop(store);
+    // Opening marks unfinished runs interrupted by listing them: a bad record must not stop it.
+    let store = Store::open(dir.path()).unwrap();
+    let listed = store.runs(&RunFilter::default()).unwrap();
+    assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![good[0].id, good[1].id], "the readable runs all list");
+    assert!(listed.iter().all(|r| r.status == RunStatus::Interrupted), "and were marked as a crash leaves them");
+    let unreadable = store.unreadable();
+    assert_eq!(unreadable.len(), 1);
+    assert_eq!(unreadable[0].id, bad.to_string());
+    assert!(unreadable[0].error.contains("run record"), "{}", unreadable[0].error);
+    let page = store.run_page(&RunQuery::default()).unwrap();
+    assert_eq!((page.total, page.unreadable.len()), (2, 1), "the table says what it skipped");
+    assert!(matches!(store.run(bad), Err(StoreError::Corrupt { .. })), "asking for it by id is still an error");
+    assert_eq!(store.delete_runs(&[bad]).unwrap().deleted, vec![bad]);
+    store.runs(&RunFilter::default()).unwrap();
+    assert!(store.unreadable().is_empty());
+    assert_eq!(store.runs(&RunFilter::default()).unwrap(), listed, "nothing else was touched");
+}

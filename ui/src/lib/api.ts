@@ -29,6 +29,7 @@ import type { RunStatus } from './bindings/RunStatus';
 import type { StatusEvent } from './bindings/StatusEvent';
 import type { Steered } from './bindings/Steered';
 import type { StudyView } from './bindings/StudyView';
+import type { Unreadable } from './bindings/Unreadable';
 import type { JsonValue } from './bindings/serde_json/JsonValue';
 import { ALL_STATUSES, CAN_CANCEL, CAN_DELETE, CAN_RESUME } from './bindings/lifecycle';
 
@@ -57,6 +58,7 @@ export type {
   RunStatus,
   StatusEvent,
   Steered,
+  Unreadable,
 };
 export type Json = JsonValue;
 /** A study as the Library shows it: its registry entry and its parameters' JSON Schema. */
