@@ -25,7 +25,7 @@ use std::time::Instant;
 use benchtop_core::{Backend, RunContext, RunId};
 use benchtop_studies::alignment::online_rlhf::{DpoPair, dpo_loss};
 use benchtop_studies::alignment::policy::{MAX_LEN, Policy, Weighting};
-use benchtop_studies::cfa::{CfaHeads, Encoder as CfaEncoder, LinearModel};
+use benchtop_studies::cfa::{CfaHeads, Classifier as CfaClassifier, CosineHead, Encoder as CfaEncoder};
 use benchtop_studies::forgetting::{LoraMlp, Mlp};
 use benchtop_studies::goat::model::{Classifier, Encoder, EncoderKind, Head};
 use benchtop_studies::isr::logistic::{Design, FitOptions, Irm};
@@ -180,7 +180,15 @@ fn cfa_heads(spec: &Value) -> f64 {
     };
     let options = |epochs| TrainOptions { epochs, batch_size: batch, lr: f64_of(spec, "lr"), weight_decay: 1e-4, decoupled: true };
     let mut rng = benchtop_data::rng(0, 3);
-    let heads = fit(CfaHeads::new(&mut rng, &device), loss, batch, &options(1), &mut rng, |_, _, _| Ok(())).unwrap();
+    let heads = fit(
+        CfaHeads::new(CosineHead::new(10, &mut rng, &device), CosineHead::new(5, &mut rng, &device)),
+        loss,
+        batch,
+        &options(1),
+        &mut rng,
+        |_, _, _| Ok(()),
+    )
+    .unwrap();
     let t = Instant::now();
     fit(heads, loss, n, &options(epochs as u32), &mut rng, |_, _, _| Ok(())).unwrap();
     (n * epochs) as f64 / t.elapsed().as_secs_f64()
@@ -403,8 +411,13 @@ fn shapes() -> Vec<Shape> {
             burn: Box::new(|s| {
                 image_training(
                     s,
-                    |d| LinearModel::new(CfaEncoder::new(&mut benchtop_data::rng(0, 1), d), &mut benchtop_data::rng(0, 2), d),
-                    LinearModel::forward,
+                    |d| {
+                        CfaClassifier::new(
+                            CfaEncoder::new(&mut benchtop_data::rng(0, 1), d),
+                            CosineHead::new(10, &mut benchtop_data::rng(0, 2), d),
+                        )
+                    },
+                    |m: &CfaClassifier, x| m.forward(x, 10.0),
                 )
             }),
         },

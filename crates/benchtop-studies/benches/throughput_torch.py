@@ -87,8 +87,19 @@ class Normalised(nn.Module):
         return x / x.norm(dim=1, keepdim=True).clamp_min(1e-6)
 
 
-def cfa_linear_model():
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), Normalised(), nn.Linear(128, 10))
+class CosineHead(nn.Module):
+    def __init__(self, rows, dim, scale):
+        super().__init__()
+        self.w = nn.Parameter(torch.empty(rows, dim).uniform_(-dim ** -0.5, dim ** -0.5))
+        self.scale = scale
+
+    def forward(self, x):
+        return self.scale * x @ F.normalize(self.w, dim=1).T
+
+
+def cfa_classifier():
+    return nn.Sequential(nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(32 * 7 * 7, 128), Normalised(), CosineHead(10, 128, 10.0))
 
 
 def mlp():
@@ -361,7 +372,7 @@ def main():
         "goat_conv_inference": lambda s: goat_inference(s, False),
         "goat_pooled_train": lambda s: image_training(s, lambda: goat_classifier(True)),
         "goat_pooled_inference": lambda s: goat_inference(s, True),
-        "cfa_encoder_train": lambda s: image_training(s, cfa_linear_model),
+        "cfa_encoder_train": lambda s: image_training(s, cfa_classifier),
         "cfa_heads_train": cfa_heads,
         "forgetting_mlp_train": lambda s: image_training(s, mlp),
         "forgetting_lora_train": lambda s: image_training(s, lambda: lora_mlp(s["rank"])),

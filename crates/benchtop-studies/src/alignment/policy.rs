@@ -8,7 +8,7 @@
 //! padding mask and sampling can read each row's logits at its own last position.
 
 use benchtop_core::StudyError;
-use burn::module::{ModuleMapper, ModuleVisitor, Param};
+use burn::module::Param;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, log_softmax, softmax};
@@ -163,53 +163,12 @@ impl Policy {
 
     /// Every weight, in the module's visiting order.
     pub fn values(&self) -> Result<Vec<f32>, StudyError> {
-        struct Collect {
-            out: Vec<f32>,
-            error: Option<StudyError>,
-        }
-        impl ModuleVisitor for Collect {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                match host(param.val()) {
-                    Ok(v) => self.out.extend(v),
-                    Err(e) => self.error = Some(e),
-                }
-            }
-        }
-        let mut c = Collect { out: Vec::new(), error: None };
-        self.visit(&mut c);
-        match c.error {
-            Some(e) => Err(e),
-            None => Ok(c.out),
-        }
+        crate::ml::nets::module_values(self)
     }
 
     /// This (fresh) policy with [`Policy::values`]'s weights.
     pub fn with_values(self, values: &[f32], device: &Device) -> Result<Policy, StudyError> {
-        struct Load<'a> {
-            values: &'a [f32],
-            at: usize,
-            short: bool,
-            device: Device,
-        }
-        impl ModuleMapper for Load<'_> {
-            fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-                let shape: [usize; D] = param.val().dims();
-                let n: usize = shape.iter().product();
-                if self.at + n > self.values.len() {
-                    self.short = true;
-                    return param;
-                }
-                let t = tensor(self.values[self.at..self.at + n].to_vec(), shape, &self.device);
-                self.at += n;
-                Param::from_tensor(t)
-            }
-        }
-        let mut load = Load { values, at: 0, short: false, device: device.clone() };
-        let policy = self.map(&mut load);
-        if load.short || load.at != values.len() {
-            return Err(StudyError::Failed(format!("a saved policy has {} weights; this policy has a different number", values.len())));
-        }
-        Ok(policy)
+        crate::ml::nets::with_module_values(self, values, device, "policy")
     }
 
     /// Continue each prompt (ids ending in `<sep>`) by sampling at `temperature` until `<eos>`

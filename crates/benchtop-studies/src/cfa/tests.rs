@@ -1,4 +1,5 @@
 use super::*;
+use crate::ml::nets::module_values;
 use benchtop_core::{ArtifactCache, Backend, RunId};
 
 #[test]
@@ -36,38 +37,132 @@ fn balanced_weights_give_every_present_value_the_same_total() {
     assert_eq!(w, vec![4.0 / 6.0, 2.0, 0.0]);
 }
 
-/// The finding where it holds, at the preset's setting (mask density 0.3, fixed seeds 0-2):
-/// At mask density 0.3, seeds 0-2: CFA beats plain fine-tuning on unseen pairs on average,
-/// keeps seen-pair accuracy near LP-FT's, and ends with nearly orthogonal heads. Measured when
-/// written (5 seeds): +4.0 ± 2.7 points over fine-tuning (5/5; sd 2.2), seen accuracy 0.929
-/// against LP-FT's 0.918. Not asserted because it does not hold here: CFA over LP-FT
-/// (-0.9 ± 2.9) or over the linear probe on unseen pairs (see docs/studies/cfa.md).
+fn run_with(cache: &std::path::Path, p: &CfaParams, seed: u64) -> Summary {
+    let (tx, _rx) = std::sync::mpsc::channel();
+    let ctx = RunContext::new(RunId::new(), seed, Backend::Cpu, tempfile::tempdir().unwrap().keep(), tx, Default::default())
+        .with_cache(ArtifactCache::new(cache));
+    let summary = Cfa.run(&ctx, p).unwrap();
+    assert!(ctx.artifacts_dir().join("mask.png").exists(), "each run shows its mask");
+    summary
+}
+
+/// Small enough for a unit test: one seed in a few seconds.
+fn small() -> CfaParams {
+    CfaParams {
+        train_points: 1000,
+        test_points: 400,
+        pretrain_points: 1000,
+        pretrain_epochs: 1,
+        probe_epochs: 4,
+        ft_epochs: 2,
+        ..CfaParams::default()
+    }
+}
+
+#[test]
+fn the_validation_split_holds_out_seen_pairs_only_and_never_test_digits() {
+    let p = CfaParams { train_points: 2000, test_points: 500, val_share: 0.25, ..CfaParams::default() };
+    let t = task(&p, 3).unwrap();
+    let seen = t.train.len() + t.val.len();
+    assert_eq!(t.val.len(), (seen as f64 * 0.25).round() as usize);
+    for part in [&t.train, &t.val] {
+        for i in 0..part.len() {
+            assert!(t.mask.is_seen(part.images.labels[i] as usize, part.domains[i] as usize), "only seen pairs train or validate");
+        }
+    }
+    // The split is of rows, not a copy: no training image is also a validation image.
+    let train: std::collections::HashSet<Vec<u32>> =
+        (0..t.train.len()).map(|i| t.train.images.image(i).iter().map(|v| v.to_bits()).collect()).collect();
+    let shared =
+        (0..t.val.len()).filter(|&i| train.contains(&t.val.images.image(i).iter().map(|v| v.to_bits()).collect::<Vec<_>>())).count();
+    assert_eq!(shared, 0, "validation digits are not training digits");
+}
+
+#[test]
+fn each_stage_keeps_its_best_validation_epoch_and_stops_after_the_patience() {
+    let device = Device::flex().autodiff();
+    let head = CosineHead::new(CLASSES, &mut benchtop_data::rng(0, 0), &device);
+    let loss = |h: &CosineHead, idx: &[usize]| h.w.val().sum().mul_scalar(idx.len() as f64 * 1e-3);
+    let options = TrainOptions { epochs: 50, batch_size: 4, lr: 1e-3, weight_decay: 0.0, decoupled: true };
+    let scores = [0.5, 0.7, 0.6, 0.7, 0.65, 0.6, 0.69, 0.2, 0.9];
+    let mut seen = Vec::new();
+    let selected = fit_selected(head, loss, 8, &options, &mut benchtop_data::rng(0, 1), |epoch, h| {
+        seen.push(host(h.w.val()).unwrap());
+        Ok(scores[epoch as usize - 1])
+    })
+    .unwrap();
+    assert_eq!((selected.epoch, selected.val_accuracy), (2, 0.7), "the earliest of the best");
+    assert_eq!(selected.epochs_run, 2 + PATIENCE, "stops {PATIENCE} epochs after the best, before the late 0.9");
+    assert_eq!(host(selected.model.w.val()).unwrap(), seen[1], "the model is the one scored at epoch 2");
+}
+
+#[test]
+fn cfa_fine_tunes_the_encoder_under_a_frozen_class_head() {
+    let device = Device::flex().autodiff();
+    let mut rng = benchtop_data::rng(0, 0);
+    let model = Classifier { encoder: Encoder::new(&mut rng, &device), head: CosineHead::new(CLASSES, &mut rng, &device) };
+    let before = (module_values(&model.encoder).unwrap(), host(model.head.w.val()).unwrap());
+    let frozen = Classifier { encoder: model.encoder.clone(), head: model.head.clone().no_grad() };
+    let pixels: Vec<f32> = (0..8 * 784).map(|i| ((i * 37) % 101) as f32 / 101.0).collect();
+    let labels: Vec<u8> = (0..8).map(|i| i as u8).collect();
+    let data = Batchable { x: &pixels, labels: &labels, shape: [1, 28, 28] };
+    let options = TrainOptions { epochs: 2, batch_size: 4, lr: 1e-2, weight_decay: 1e-4, decoupled: true };
+    let forward = |m: &Classifier, x: Tensor<4>| m.forward(x, 30.0);
+    let trained = |m: Classifier| train(m, forward, &data, &options, &mut benchtop_data::rng(0, 1), &device, |_, _, _| Ok(())).unwrap();
+    let (free, frozen) = (trained(model), trained(frozen));
+    assert_eq!(host(frozen.head.w.val()).unwrap(), before.1, "the frozen class head does not move");
+    assert_ne!(module_values(&frozen.encoder).unwrap(), before.0, "the encoder under it does");
+    assert_ne!(host(free.head.w.val()).unwrap(), before.1, "a free head (LP-FT's) moves");
+}
+
+/// The control that makes the ablation clean: CFA's first stage with the orthogonality
+/// weight at zero is exactly the linear probe (same head, init, data order, loss and epoch
+/// selection; the domain head trains beside it without touching it).
+#[test]
+fn without_orthogonality_cfas_first_stage_is_the_linear_probe() {
+    let cache = tempfile::tempdir().unwrap();
+    let probe = run_with(cache.path(), &CfaParams { method: CfaMethod::LinearProbe, ..small() }, 0);
+    let cfa0 = run_with(cache.path(), &CfaParams { method: CfaMethod::CfaProbe, ortho_weight: 0.0, ..small() }, 0);
+    let cfa1 = run_with(cache.path(), &CfaParams { method: CfaMethod::CfaProbe, ..small() }, 0);
+    for metric in ["seen_accuracy", "unseen_accuracy", "val_accuracy", "probe_epochs_selected"] {
+        assert_eq!(probe[metric], cfa0[metric], "{metric}");
+    }
+    assert!(
+        cfa0["orthogonality"] > 10.0 * cfa1["orthogonality"],
+        "the penalty is what makes the heads orthogonal: {} vs {}",
+        cfa0["orthogonality"],
+        cfa1["orthogonality"]
+    );
+}
+
+/// The finding, and where the paper's claim stops, at mask density 0.3 on seeds 0-2 (the
+/// settings were chosen on seeds 100-102). Measured when written, over seeds 0-4: CFA beats
+/// plain fine-tuning on unseen pairs by +23.6 ± 6.9 points (5/5; seeds 0-2: +28, +30, +16)
+/// with the same seen-pair accuracy as LP-FT (+0.4 ± 0.5); the frozen linear probe beats
+/// CFA on unseen pairs by +30.7 ± 4.8 (5/5), the opposite of the paper's "CFA is best".
+/// Not asserted because it is not distinguishable from zero: CFA against LP-FT on unseen
+/// pairs (−2.3 ± 4.9; see docs/studies/cfa.md).
 ///
 /// Robust on any machine: another CPU's rounding makes each seed a fresh draw, so the test
-/// asserts means over the three seeds, not every seed (a mean of three from that spread is
-/// under 0 with probability about 7·10⁻⁴); orthogonality is the mechanism the loss enforces
-/// (a penalty driven to near zero), so it is checked per seed.
+/// asserts means over the three seeds with margins of about four standard errors of such a
+/// mean (per-seed sd about 5.6 points for the gains, 0.4 for the seen gap); orthogonality is
+/// the mechanism the loss enforces, so it is checked per seed.
 #[test]
-fn cfa_beats_fine_tuning_on_unseen_pairs_and_keeps_seen_accuracy() {
+fn cfa_keeps_more_of_unseen_pairs_than_fine_tuning_and_less_than_the_frozen_probe() {
     let cache = tempfile::tempdir().unwrap();
     let base = CfaParams { mask_density: 0.3, ..CfaParams::default() };
-    let run = |method: CfaMethod, seed: u64| {
-        let (tx, _rx) = std::sync::mpsc::channel();
-        let ctx = RunContext::new(RunId::new(), seed, Backend::Cpu, tempfile::tempdir().unwrap().keep(), tx, Default::default())
-            .with_cache(ArtifactCache::new(cache.path()));
-        let summary = Cfa.run(&ctx, &CfaParams { method, ..base.clone() }).unwrap();
-        assert!(ctx.artifacts_dir().join("mask.png").exists(), "each run shows its mask");
-        summary
-    };
-    let (mut gains, mut seen_gaps) = (Vec::new(), Vec::new());
+    let (mut over_ft, mut seen_gaps, mut probe_over) = (Vec::new(), Vec::new(), Vec::new());
     for seed in 0..3 {
-        let [cfa, ft, lpft] = [CfaMethod::Cfa, CfaMethod::Finetune, CfaMethod::LpFt].map(|m| run(m, seed));
-        gains.push(cfa["unseen_accuracy"] - ft["unseen_accuracy"]);
+        let [cfa, ft, lpft, probe] = [CfaMethod::Cfa, CfaMethod::Finetune, CfaMethod::LpFt, CfaMethod::LinearProbe]
+            .map(|method| run_with(cache.path(), &CfaParams { method, ..base.clone() }, seed));
+        over_ft.push(cfa["unseen_accuracy"] - ft["unseen_accuracy"]);
         seen_gaps.push(cfa["seen_accuracy"] - lpft["seen_accuracy"]);
-        assert!(cfa["orthogonality"] < 0.1, "seed {seed}: the heads end nearly orthogonal: {}", cfa["orthogonality"]);
+        probe_over.push(probe["unseen_accuracy"] - cfa["unseen_accuracy"]);
+        assert!(cfa["orthogonality"] < 0.05, "seed {seed}: the heads end nearly orthogonal: {}", cfa["orthogonality"]);
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    eprintln!("CFA - fine-tuning, unseen pairs: {gains:?}; CFA - LP-FT, seen pairs: {seen_gaps:?}");
-    assert!(mean(&gains) > 0.0, "CFA beats fine-tuning on unseen pairs on average: {gains:?}");
-    assert!(mean(&seen_gaps) > -0.04, "CFA keeps seen accuracy within 4 points of LP-FT's on average: {seen_gaps:?}");
+    eprintln!("CFA - fine-tuning, unseen: {over_ft:?}; CFA - LP-FT, seen: {seen_gaps:?}; probe - CFA, unseen: {probe_over:?}");
+    assert!(mean(&over_ft) > 0.10, "CFA keeps 10+ points more of unseen pairs than fine-tuning: {over_ft:?}");
+    assert!(mean(&seen_gaps) > -0.02, "CFA keeps seen accuracy within 2 points of LP-FT's: {seen_gaps:?}");
+    assert!(mean(&probe_over) > 0.10, "the frozen probe keeps 10+ points more of unseen pairs than CFA: {probe_over:?}");
 }

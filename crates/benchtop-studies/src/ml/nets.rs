@@ -6,7 +6,7 @@
 //! side by side stay reproducible.
 
 use benchtop_core::StudyError;
-use burn::module::Param;
+use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::decay::WeightDecayConfig;
@@ -237,4 +237,57 @@ where
         out.extend(host(forward(&inference, x))?);
     }
     Ok(out)
+}
+
+/// Every weight of `module`, in its visiting order (a cache entry's layout; the module's own
+/// structure says where each value goes, so no per-model byte layout is written by hand).
+pub fn module_values<M: Module>(module: &M) -> Result<Vec<f32>, StudyError> {
+    struct Collect {
+        out: Vec<f32>,
+        error: Option<StudyError>,
+    }
+    impl ModuleVisitor for Collect {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            match host(param.val()) {
+                Ok(v) => self.out.extend(v),
+                Err(e) => self.error = Some(e),
+            }
+        }
+    }
+    let mut c = Collect { out: Vec::new(), error: None };
+    module.visit(&mut c);
+    match c.error {
+        Some(e) => Err(e),
+        None => Ok(c.out),
+    }
+}
+
+/// `module` (a fresh one of the right shape) with [`module_values`]'s weights; `what` names
+/// the model in the error when the number of values does not match.
+pub fn with_module_values<M: Module>(module: M, values: &[f32], device: &Device, what: &str) -> Result<M, StudyError> {
+    struct Load<'a> {
+        values: &'a [f32],
+        at: usize,
+        short: bool,
+        device: Device,
+    }
+    impl ModuleMapper for Load<'_> {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let shape: [usize; D] = param.val().dims();
+            let n: usize = shape.iter().product();
+            if self.at + n > self.values.len() {
+                self.short = true;
+                return param;
+            }
+            let t = tensor(self.values[self.at..self.at + n].to_vec(), shape, &self.device);
+            self.at += n;
+            Param::from_tensor(t)
+        }
+    }
+    let mut load = Load { values, at: 0, short: false, device: device.clone() };
+    let module = module.map(&mut load);
+    if load.short || load.at != values.len() {
+        return Err(StudyError::Failed(format!("a saved {what} has {} weights; this {what} has a different number", values.len())));
+    }
+    Ok(module)
 }
