@@ -132,11 +132,15 @@ impl<S: Study> StudyObject for S {
     }
 
     fn run_json(&self, ctx: &RunContext, raw: &Map<String, Value>) -> Result<Summary, StudyError> {
-        let infos = params::param_infos(&self.schema(), &self.defaults());
-        let typed = typed::<S::Params>(raw, &infos).map_err(|problems| {
+        // Stored parameters (a resumed run, a record another build wrote) get every check an
+        // experiment file gets: keys, types, ranges and the study's cross-checks.
+        let invalid = |problems: Vec<ParamProblem>| {
             let text: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.key, p.message)).collect();
             StudyError::InvalidParams(text.join("; "))
-        })?;
+        };
+        let resolved = self.resolve(raw).map_err(invalid)?;
+        let typed: S::Params = serde_json::from_value(Value::Object(resolved))
+            .map_err(|e| StudyError::InvalidParams(format!("parameters do not round-trip: {e}")))?;
         self.run(ctx, &typed)
     }
 }

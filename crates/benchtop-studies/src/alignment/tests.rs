@@ -207,5 +207,10 @@ fn both_studies_take_the_shared_testbed_settings_as_plain_keys_and_refuse_unknow
         // Stored parameters go through the same refusal when a run starts from them.
         let err = study.run_json(&context(0), &raw).unwrap_err();
         assert!(err.to_string().contains("sft_epoch: unknown parameter"), "{err}");
+        // And so do out-of-range values and the study's cross-checks, not only types.
+        let mut raw = serde_json::Map::new();
+        raw.insert("temperature".into(), serde_json::json!(7.5));
+        let err = study.run_json(&context(0), &raw).unwrap_err();
+        assert!(err.to_string().contains("temperature:"), "{err}");
     }
 }

@@ -225,9 +225,14 @@ pub fn sigmoid(x: f64) -> f64 {
 }
 
 /// The share of comparisons whose predicted winner (p > 0.5) is the target's (target > 0.5).
+/// NaN, not a number that looks like a result, when there is nothing to score or a
+/// probability is not finite (a diverged model would otherwise read as "b always wins").
 pub fn accuracy(p: &[f64], target: &[f32]) -> f64 {
+    if p.is_empty() || p.iter().any(|p| !p.is_finite()) {
+        return f64::NAN;
+    }
     let right = p.iter().zip(target).filter(|(p, t)| (**p > 0.5) == (**t > 0.5)).count();
-    right as f64 / p.len().max(1) as f64
+    right as f64 / p.len() as f64
 }
 
 /// Expected calibration error of the predicted winner: comparisons binned by confidence

@@ -67,12 +67,24 @@ fn ranks(x: &[f64]) -> Vec<f64> {
 
 /// Spearman rank correlation.
 pub fn spearman(x: &[f64], y: &[f64]) -> f64 {
+    // NaN has no rank: sorting would give it the top ones and a finite correlation.
+    if x.iter().chain(y).any(|v| !v.is_finite()) {
+        return f64::NAN;
+    }
     pearson(&ranks(x), &ranks(y))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_non_finite_value_makes_the_rank_correlation_undefined_not_a_number_that_looks_right() {
+        assert!((spearman(&[1.0, 2.0, 3.0], &[2.0, 4.0, 9.0]) - 1.0).abs() < 1e-12);
+        assert!(spearman(&[1.0, f64::NAN, 3.0], &[2.0, 4.0, 9.0]).is_nan());
+        assert!(crate::ml::bradley_terry::accuracy(&[0.7, f64::NAN], &[1.0, 0.0]).is_nan());
+        assert!(crate::ml::bradley_terry::accuracy(&[], &[]).is_nan());
+    }
 
     #[test]
     fn correlations_of_known_cases() {

@@ -296,31 +296,44 @@ impl Ridge {
     }
 
     /// (w, b) of every target at penalty `alpha` (> 0).
-    pub fn solve(&self, alpha: f64) -> Vec<Affine> {
+    pub fn solve(&self, alpha: f64) -> Result<Vec<Affine>, StudyError> {
         let (n, d) = self.xm.shape();
         let w = if n < d {
             // w = X' (X X' + alpha I)^-1 y
             let gram = &self.xm * self.xm.transpose() + DMatrix::identity(n, n) * alpha;
-            let dual = gram.cholesky().map(|c| c.solve(&self.ym)).unwrap_or_else(|| DMatrix::zeros(n, self.ym.ncols()));
-            self.xm.transpose() * dual
+            self.xm.transpose() * spd_solve(gram, &self.ym)?
         } else {
             let gram = self.xm.transpose() * &self.xm + DMatrix::identity(d, d) * alpha;
             let rhs = self.xm.transpose() * &self.ym;
-            gram.cholesky().map(|c| c.solve(&rhs)).unwrap_or_else(|| DMatrix::zeros(d, self.ym.ncols()))
+            spd_solve(gram, &rhs)?
         };
-        (0..self.ym.ncols())
+        Ok((0..self.ym.ncols())
             .map(|k| {
                 let col: Vec<f64> = w.column(k).iter().copied().collect();
                 let b = self.y_mean[k] - col.iter().zip(&self.x_mean).map(|(w, m)| w * m).sum::<f64>();
                 (col, b)
             })
-            .collect()
+            .collect())
     }
 }
 
+/// Solve `a x = b` for a symmetric positive-definite `a` by Cholesky; when rounding leaves
+/// `a` not numerically positive definite, by SVD least squares (the minimum-norm solution)
+/// instead. Never zeros in place of a solution: non-finite input is an error.
+fn spd_solve(a: DMatrix<f64>, b: &DMatrix<f64>) -> Result<DMatrix<f64>, StudyError> {
+    if let Some(c) = a.clone().cholesky() {
+        return Ok(c.solve(b));
+    }
+    if !a.iter().chain(b.iter()).all(|v| v.is_finite()) {
+        return Err(StudyError::Failed("the ridge regression's design or targets are not finite".into()));
+    }
+    a.svd(true, true).solve(b, 1e-12).map_err(|e| StudyError::Failed(format!("the ridge regression could not be solved: {e}")))
+}
+
 /// One ridge regression (see [`Ridge`]).
-pub fn ridge(x: &[Vec<f32>], y: &[f64], alpha: f64) -> (Vec<f64>, f64) {
-    Ridge::new(x, &y.iter().map(|v| vec![*v]).collect::<Vec<_>>()).solve(alpha).remove(0)
+pub fn ridge(x: &[Vec<f32>], y: &[f64], alpha: f64) -> Result<(Vec<f64>, f64), StudyError> {
+    let mut solved = Ridge::new(x, &y.iter().map(|v| vec![*v]).collect::<Vec<_>>()).solve(alpha)?;
+    Ok(solved.remove(0))
 }
 
 fn predict(w: &(Vec<f64>, f64), x: &[f32]) -> f64 {
@@ -485,7 +498,7 @@ struct StageOne {
     notes: Vec<String>,
 }
 
-fn stage_one(d: &Prepared) -> StageOne {
+fn stage_one(d: &Prepared) -> Result<StageOne, StudyError> {
     let mut notes = Vec::new();
     let mut metrics = Vec::new();
     let mut correlations = Vec::new();
@@ -506,17 +519,17 @@ fn stage_one(d: &Prepared) -> StageOne {
     let errors: Vec<Vec<f64>> = ALPHAS
         .iter()
         .map(|&alpha| {
-            let ws = on_train.solve(alpha);
-            (0..K)
+            let ws = on_train.solve(alpha)?;
+            Ok((0..K)
                 .map(|k| {
                     val_rated
                         .iter()
                         .map(|&i| (predict(&ws[k], &d.answers[i].features) - d.answers[i].ratings.map_or(0.0, |r| r[k])).powi(2))
                         .sum::<f64>()
                 })
-                .collect()
+                .collect())
         })
-        .collect();
+        .collect::<Result<_, StudyError>>()?;
     let chosen: Vec<f64> =
         (0..K).map(|k| ALPHAS.iter().zip(&errors).min_by(|a, b| a.1[k].total_cmp(&b.1[k])).map_or(100.0, |(a, _)| *a)).collect();
     let mut solved: Vec<(f64, Vec<Affine>)> = Vec::new();
@@ -524,7 +537,7 @@ fn stage_one(d: &Prepared) -> StageOne {
     for (k, name) in OBJECTIVES.iter().enumerate() {
         let alpha = chosen[k];
         if !solved.iter().any(|(a, _)| *a == alpha) {
-            solved.push((alpha, on_fitted.solve(alpha)));
+            solved.push((alpha, on_fitted.solve(alpha)?));
         }
         let w = solved.iter().find(|(a, _)| *a == alpha).map(|(_, ws)| ws[k].clone()).unwrap_or_default();
         let held: Vec<f64> = test_rated.iter().map(|&i| predict(&w, &d.answers[i].features)).collect();
@@ -555,7 +568,7 @@ fn stage_one(d: &Prepared) -> StageOne {
             rewards[i][k] = v / scale;
         }
     }
-    StageOne { rewards, correlations, metrics, notes }
+    Ok(StageOne { rewards, correlations, metrics, notes })
 }
 
 /// Bump when stage 1's computation changes, so cached results of the old one are not reused.
@@ -570,7 +583,7 @@ fn cached_stage_one(ctx: &RunContext, p: &ArmormParams, d: &Prepared) -> Result<
         .param("mixture_sharpness", p.mixture_sharpness)
         .param("test_fraction", p.test_fraction)
         .param("encoder", serde_json::to_value(d.encoder).unwrap_or_default());
-    let bytes = ctx.cached(&key, || serde_json::to_vec(&stage_one(d)).map_err(|e| StudyError::Failed(format!("stage 1: {e}"))))?;
+    let bytes = ctx.cached(&key, || serde_json::to_vec(&stage_one(d)?).map_err(|e| StudyError::Failed(format!("stage 1: {e}"))))?;
     serde_json::from_slice(&bytes).map_err(|e| StudyError::Failed(format!("the cached stage 1: {e}")))
 }
 
@@ -625,6 +638,13 @@ fn armorm_run(
         if step % 100 == 0 || step + 1 == p.steps {
             let value = host(loss.clone())?.first().copied().unwrap_or(f32::NAN) as f64;
             ctx.log_metric("gate_loss", step as u64, value);
+            // A diverged gate scores every pair NaN, which would read as a coin flip.
+            if !value.is_finite() {
+                return Err(StudyError::Failed(format!(
+                    "the gate's training loss diverged at step {step} (lr {}, temperature {})",
+                    p.lr, p.temperature
+                )));
+            }
             ctx.check_cancelled()?;
         }
         let grads = GradientsParams::from_grads(loss.backward(), &gate);

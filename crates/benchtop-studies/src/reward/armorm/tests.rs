@@ -4,10 +4,22 @@ use super::*;
 fn ridge_recovers_a_linear_rule_and_shrinks_with_alpha() {
     let x: Vec<Vec<f32>> = (0..50).map(|i| vec![i as f32 / 10.0, ((i * 7) % 11) as f32]).collect();
     let y: Vec<f64> = x.iter().map(|r| 2.0 * r[0] as f64 - 0.5 * r[1] as f64 + 3.0).collect();
-    let (w, b) = ridge(&x, &y, 1e-9);
+    let (w, b) = ridge(&x, &y, 1e-9).unwrap();
     assert!((w[0] - 2.0).abs() < 1e-6 && (w[1] + 0.5).abs() < 1e-6 && (b - 3.0).abs() < 1e-5, "{w:?} {b}");
-    let (shrunk, _) = ridge(&x, &y, 1e4);
+    let (shrunk, _) = ridge(&x, &y, 1e4).unwrap();
     assert!(shrunk[0].abs() < w[0].abs());
+}
+
+/// A Gram matrix that rounding has left indefinite is solved, not replaced by zeros.
+#[test]
+fn a_system_cholesky_refuses_is_solved_by_svd_and_non_finite_input_is_an_error() {
+    let a = DMatrix::from_row_slice(2, 2, &[1.0, 2.0, 2.0, 1.0]);
+    let b = DMatrix::from_row_slice(2, 1, &[3.0, 0.0]);
+    assert!(a.clone().cholesky().is_none(), "indefinite: Cholesky refuses it");
+    let x = spd_solve(a.clone(), &b).unwrap();
+    assert!((&a * &x - &b).norm() < 1e-9, "{x}");
+    let bad = DMatrix::from_row_slice(2, 2, &[1.0, f64::NAN, f64::NAN, 1.0]);
+    assert!(spd_solve(bad, &b).is_err());
 }
 
 #[test]
