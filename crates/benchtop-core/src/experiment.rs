@@ -44,11 +44,14 @@ pub struct ExperimentError {
 
 impl fmt::Display for ExperimentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One line, always: a key or message that quotes a multi-line value shows its breaks
+        // escaped.
+        let one_line = |text: &str| text.replace('\r', "\\r").replace('\n', "\\n");
         write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
         if let Some(key) = &self.key {
-            write!(f, "{key}: ")?;
+            write!(f, "{}: ", one_line(key))?;
         }
-        f.write_str(&self.message)
+        f.write_str(&one_line(&self.message))
     }
 }
 

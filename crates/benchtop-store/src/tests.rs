@@ -312,3 +312,40 @@ fn a_record_that_does_not_decode_is_skipped_and_named_and_can_be_deleted() {
     assert!(store.unreadable().is_empty());
     assert_eq!(store.runs(&RunFilter::default()).unwrap(), listed, "nothing else was touched");
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Whatever bytes a damaged record holds (random, or a valid record cut short),
+        /// listing never fails: the readable runs list and each damaged one is named.
+        #[test]
+        fn listing_survives_any_damaged_records(damage in prop::collection::vec(
+            prop_oneof![prop::collection::vec(any::<u8>(), 0..64), (0usize..400).prop_map(|cut| {
+                let mut bytes = serde_json::to_vec(&record("e", 9)).unwrap();
+                bytes.truncate(cut.min(bytes.len().saturating_sub(1)));
+                bytes
+            })],
+            1..6,
+        )) {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let good = [record("e", 1), record("e", 2)];
+            store.create_runs(&good).unwrap();
+            let bad: Vec<RunId> = damage.iter().map(|bytes| {
+                let id = RunId::new();
+                store.put_raw_record(id, bytes).unwrap();
+                id
+            }).collect();
+            let listed = store.runs(&RunFilter::default()).unwrap();
+            prop_assert_eq!(listed.len(), good.len());
+            let named: Vec<String> = store.unreadable().into_iter().map(|u| u.id).collect();
+            for id in &bad {
+                prop_assert!(named.contains(&id.to_string()), "{} not named", id);
+            }
+        }
+    }
+}
