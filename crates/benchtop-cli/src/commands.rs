@@ -48,7 +48,46 @@ pub fn run(store_dir: Option<&Path>, files: &[PathBuf], jobs: Option<usize>, set
         };
         eprintln!("{}: {count} runs ({jobs} jobs at a time{note}), store {}", exp.name, store.path().display());
     }
+    execute(&store, &runner, ids)
+}
 
+/// `benchtop resume RUN... | --experiment NAME`: queue again the runs that ended without a
+/// result (interrupted, failed, cancelled) and run them, from the beginning, with their
+/// stored parameters and seeds (checked again as a file's would be).
+pub fn resume(store_dir: Option<&Path>, runs: &[String], experiment: Option<&str>, jobs: Option<usize>) -> Result<ExitCode> {
+    let store = Arc::new(open_store(store_dir)?);
+    let candidates: Vec<RunRecord> = match experiment {
+        Some(exp) => {
+            let records = store.runs(&RunFilter { experiment: Some(exp.to_owned()), ..RunFilter::default() })?;
+            warn_unreadable(&store);
+            if records.is_empty() {
+                bail!("no runs of experiment `{exp}` in the store at {}", store.path().display());
+            }
+            records
+        }
+        None if runs.is_empty() => bail!("name some runs or --experiment"),
+        None => runs.iter().map(|r| store.find_run(r)).collect::<Result<_, _>>()?,
+    };
+    let jobs = jobs.unwrap_or_else(Runner::default_jobs);
+    let runner = Runner::new(store.clone(), benchtop_studies::registry(), jobs);
+    let wanted: Vec<RunId> = candidates.iter().filter(|r| r.status.can_resume()).map(|r| r.id).collect();
+    let ids = runner.requeue(&wanted)?;
+    let done = candidates.iter().filter(|r| r.status == RunStatus::Done).count();
+    eprintln!(
+        "resuming {} run(s) from the beginning ({jobs} jobs at a time); {done} already done, {} left as they are; store {}",
+        ids.len(),
+        candidates.len() - ids.len() - done,
+        store.path().display()
+    );
+    if ids.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    execute(&store, &runner, ids)
+}
+
+/// Run queued runs with a progress bar (a line per run without a terminal), Ctrl-C cancelling,
+/// then print their summary per sweep point.
+fn execute(store: &Arc<Store>, runner: &Runner, ids: Vec<RunId>) -> Result<ExitCode> {
     let bar = progress_bar(ids.len() as u64);
     // Without a terminal (CI, logs, a parent process) the bar is hidden: print a line per run.
     let plain = !std::io::stderr().is_terminal();

@@ -57,6 +57,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run again, from the beginning, runs that ended without a result (interrupted, failed,
+    /// cancelled): the named ones, or every such run of an experiment.
+    Resume {
+        /// Run ids (or unique prefixes).
+        #[arg(required_unless_present = "experiment", conflicts_with = "experiment")]
+        runs: Vec<String>,
+        #[arg(long)]
+        experiment: Option<String>,
+        /// Runs at a time [default: the number of cores].
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
     /// Delete a run, or every run of an experiment, with all their data.
     Delete {
         #[arg(required_unless_present = "experiment", conflicts_with = "experiment")]
@@ -150,6 +162,7 @@ fn main() -> ExitCode {
         Command::Studies { name, json } => commands::studies(name.as_deref(), json),
         Command::Runs { experiment, status, json } => commands::runs(store, experiment, status.as_deref(), json),
         Command::Show { run, json } => commands::show(store, &run, json),
+        Command::Resume { runs, experiment, jobs } => commands::resume(store, &runs, experiment.as_deref(), jobs),
         Command::Delete { run, experiment } => commands::delete(store, run.as_deref(), experiment.as_deref()),
         Command::Export { experiment, format, out } => {
             let format = match format {

@@ -278,3 +278,19 @@ fn studies_lists_methods_and_parameters_with_defaults() {
     let text_out = text(&run(dir.path(), &["studies", "isr"]).stdout);
     assert!(text_out.contains("Number of training environments E"), "{text_out}");
 }
+
+mod crash_loop;
+
+/// Ten SIGKILLs at random moments of launches and resumes: after each the store opens, no
+/// finished run is lost or changed, nothing reads queued or running, and every interrupted
+/// run resumes to the end. The 100-kill version is `cargo test --workspace --bench crash_loop`.
+#[test]
+fn a_crash_loop_loses_no_finished_run_and_every_interrupted_one_resumes() {
+    let figures = crash_loop::crash_loop(10, 7, 1500);
+    eprintln!("crash loop: {figures}");
+    assert!(figures.problems.is_empty(), "{figures}");
+    assert_eq!(figures.kills, 10);
+    assert_eq!(figures.lost, 0, "finished runs lost or changed");
+    assert!(figures.interrupted > 0, "some kills landed mid-run: {figures}");
+    assert!(figures.finished >= 12, "the experiment finished: {figures}");
+}
