@@ -48,8 +48,17 @@ impl App {
         let (runner, launches) = (self.runner.clone(), self.launches.clone());
         tauri::async_runtime::spawn(async move {
             let _turn = launches.lock().await;
-            let events = Mutex::new(LiveEvents::new(app));
-            runner.execute(ids, cancel, move |e| events.lock().unwrap_or_else(|p| p.into_inner()).observe(e)).await;
+            let events = Mutex::new(LiveEvents::new(app.clone()));
+            let outcome = runner.execute(ids, cancel, move |e| events.lock().unwrap_or_else(|p| p.into_inner()).observe(e)).await;
+            // The store could not record something (a full disk): the launch stopped; say so.
+            use tauri::Emitter;
+            if let Some(first) = outcome.store_errors.first() {
+                let text = format!(
+                    "The store could not record this launch, so it stopped ({first}). What was recorded is kept; {} run(s) ended unrecorded and read interrupted: free space, then resume them.",
+                    outcome.unrecorded
+                );
+                let _ = app.emit("store-error", text);
+            }
         });
     }
 }

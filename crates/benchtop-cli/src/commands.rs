@@ -128,8 +128,13 @@ fn execute(store: &Arc<Store>, runner: &Runner, ids: Vec<RunId>) -> Result<ExitC
 
     let finished: Vec<RunRecord> = ids.iter().filter_map(|id| store.run(*id).ok()).collect();
     print::point_table(&summarise_points(&finished));
-    for e in &outcome.store_errors {
-        eprintln!("store error: {e}");
+    if let Some(first) = outcome.store_errors.first() {
+        let more = outcome.store_errors.len() - 1;
+        eprintln!("store error: {first}{}", if more > 0 { format!(" (and {more} more)") } else { String::new() });
+        eprintln!(
+            "the launch stopped at the first error (a full disk?); what was recorded is kept. {} run(s) ended unrecorded and read `interrupted`: free space, then `benchtop resume`",
+            outcome.unrecorded
+        );
     }
     eprintln!(
         "{} done, {} failed, {} cancelled; see `benchtop runs` or `benchtop export` (store {})",
@@ -138,9 +143,11 @@ fn execute(store: &Arc<Store>, runner: &Runner, ids: Vec<RunId>) -> Result<ExitC
         outcome.cancelled,
         store.path().display()
     );
-    Ok(if outcome.cancelled > 0 {
+    Ok(if !outcome.store_errors.is_empty() {
+        ExitCode::from(1)
+    } else if outcome.cancelled > 0 {
         ExitCode::from(130)
-    } else if outcome.failed > 0 || !outcome.store_errors.is_empty() {
+    } else if outcome.failed > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -294,3 +294,35 @@ fn a_crash_loop_loses_no_finished_run_and_every_interrupted_one_resumes() {
     assert!(figures.interrupted > 0, "some kills landed mid-run: {figures}");
     assert!(figures.finished >= 12, "the experiment finished: {figures}");
 }
+
+/// A full disk (here: a file-size limit just above the store's size) stops the launch with
+/// a clear error and a non-zero exit; the store still opens, what was recorded is intact, and
+/// the runs it could not record resume once there is room.
+#[test]
+fn a_full_disk_stops_the_launch_clearly_and_loses_nothing_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let exp = write_experiment(dir.path(), "disk", 4, 1000);
+    assert!(run(&store, &["run", exp.to_str().unwrap()]).status.success());
+    let before = runs_json(&store);
+    let kib = std::fs::metadata(store.join("db").join("db")).unwrap().len() / 1024;
+    // SIGXFSZ ignored, so a write past the limit fails with EFBIG as on a full disk.
+    let script = format!("ulimit -f {}; trap '' XFSZ; exec \"$0\" --store \"$1\" run \"$2\" --jobs 2", kib + 64);
+    let out = Command::new("bash")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_benchtop"), store.to_str().unwrap(), exp.to_str().unwrap()])
+        .env_remove("BENCHTOP_STORE")
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("store error:") && err.contains("launch stopped"), "{err}");
+    let after = runs_json(&store);
+    for r in &before {
+        assert!(after.contains(r), "a run recorded before the disk filled is unchanged: {}", r["id"]);
+    }
+    let count = |runs: &[Value], s: &str| runs.iter().filter(|r| r["status"] == s).count();
+    assert!(count(&after, "interrupted") > 0, "the unrecorded runs read interrupted");
+    assert_eq!(count(&after, "done") + count(&after, "interrupted"), after.len(), "nothing else");
+    assert!(run(&store, &["resume", "--experiment", "disk"]).status.success());
+    assert_eq!(count(&runs_json(&store), "done"), after.len(), "with room again, everything resumes");
+}

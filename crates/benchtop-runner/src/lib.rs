@@ -73,8 +73,12 @@ pub struct Outcome {
     pub done: usize,
     pub failed: usize,
     pub cancelled: usize,
-    /// Problems writing to the store (the runs themselves may have succeeded).
+    /// Problems writing to the store (the runs themselves may have succeeded). The first
+    /// one stops the launch: training on without a place to record it would be lost work.
     pub store_errors: Vec<String>,
+    /// Runs that ended but whose end the store could not record (they read `interrupted`
+    /// when the store is next opened, and can be resumed). Not counted in the three above.
+    pub unrecorded: usize,
 }
 
 /// Runs planned experiments against a store.
@@ -168,7 +172,8 @@ impl Runner {
     pub async fn execute(&self, runs: Vec<RunId>, cancel: Cancel, observe: impl Fn(&RunEvent) + Send + 'static) -> Outcome {
         let (tx, rx) = std::sync::mpsc::channel::<RunEvent>();
         let store = self.store.clone();
-        let writer = std::thread::spawn(move || write_events(&store, rx, observe));
+        let stop = cancel.clone();
+        let writer = std::thread::spawn(move || write_events(&store, rx, observe, stop));
 
         let launch = self.launches.fetch_add(1, Ordering::Relaxed);
         {
@@ -262,14 +267,19 @@ fn finished(run: RunId, result: Result<Summary, StudyError>) -> RunEvent {
 }
 
 /// The writer thread: batch events into the store, apply run starts and ends in order.
-fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEvent)) -> Outcome {
+/// A store error (a full disk, a failing drive) cancels the whole launch through `stop`.
+fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEvent), stop: Cancel) -> Outcome {
     let mut outcome = Outcome::default();
     let mut batch = WriteBatch::new();
     let mut oldest: Option<Instant> = None;
     let mut started: HashMap<RunId, Instant> = HashMap::new();
+    let failed = |outcome: &mut Outcome, e: StoreError| {
+        outcome.store_errors.push(e.to_string());
+        stop.cancel_all();
+    };
     let apply = |batch: &mut WriteBatch, outcome: &mut Outcome| {
         if let Err(e) = store.write(std::mem::take(batch)) {
-            outcome.store_errors.push(e.to_string());
+            failed(outcome, e);
         }
     };
     loop {
@@ -295,7 +305,7 @@ fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEven
                         r.provenance.compute = compute.clone();
                     });
                     if let Err(e) = result {
-                        outcome.store_errors.push(e.to_string());
+                        failed(&mut outcome, e);
                     }
                 }
                 RunEvent::Finished { run, status, summary, error } => {
@@ -309,13 +319,16 @@ fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEven
                         r.provenance.ended_at = Some(Utc::now());
                         r.provenance.duration_s = duration.or(r.provenance.duration_s);
                     });
-                    if let Err(e) = result.and_then(|_| store.flush()) {
-                        outcome.store_errors.push(e.to_string());
-                    }
-                    match status {
-                        RunStatus::Done => outcome.done += 1,
-                        RunStatus::Cancelled => outcome.cancelled += 1,
-                        _ => outcome.failed += 1,
+                    match result.and_then(|_| store.flush()) {
+                        Err(e) => {
+                            failed(&mut outcome, e);
+                            outcome.unrecorded += 1;
+                        }
+                        Ok(()) => match status {
+                            RunStatus::Done => outcome.done += 1,
+                            RunStatus::Cancelled => outcome.cancelled += 1,
+                            _ => outcome.failed += 1,
+                        },
                     }
                 }
             }
@@ -331,7 +344,7 @@ fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEven
     }
     apply(&mut batch, &mut outcome);
     if let Err(e) = store.flush() {
-        outcome.store_errors.push(e.to_string());
+        failed(&mut outcome, e);
     }
     outcome
 }

@@ -106,4 +106,6 @@ export const events = {
   onStatus: (f: (e: StatusEvent) => void): Promise<UnlistenFn> => listen<StatusEvent>('run-status', (e) => f(e.payload)),
   onProgress: (f: (e: ProgressEvent) => void): Promise<UnlistenFn> => listen<ProgressEvent>('run-progress', (e) => f(e.payload)),
   onMetrics: (f: (e: MetricsEvent) => void): Promise<UnlistenFn> => listen<MetricsEvent>('run-metrics', (e) => f(e.payload)),
+  /** A launch stopped because the store could not record it (e.g. a full disk). */
+  onStoreError: (f: (text: string) => void): Promise<UnlistenFn> => listen<string>('store-error', (e) => f(e.payload)),
 };

@@ -49,6 +49,7 @@ export function startLiveEvents() {
     }
     live.changes += 1;
   });
+  void events.onStoreError((text) => notify(text, true));
   void events.onProgress((e) => {
     live.progress[e.run] = e;
   });
