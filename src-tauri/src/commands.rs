@@ -48,8 +48,21 @@ impl App {
         let (runner, launches) = (self.runner.clone(), self.launches.clone());
         tauri::async_runtime::spawn(async move {
             let _turn = launches.lock().await;
-            let events = Mutex::new(LiveEvents::new(app.clone()));
-            let outcome = runner.execute(ids, cancel, move |e| events.lock().unwrap_or_else(|p| p.into_inner()).observe(e)).await;
+            let events = Arc::new(Mutex::new(LiveEvents::new(app.clone())));
+            // The timer's half of the batching rule: a burst followed by silence still
+            // reaches the window within 100 ms.
+            let ticker = {
+                let events = events.clone();
+                tauri::async_runtime::spawn(async move {
+                    loop {
+                        tokio::time::sleep(crate::live::TICK).await;
+                        events.lock().unwrap_or_else(|p| p.into_inner()).tick(std::time::Instant::now());
+                    }
+                })
+            };
+            let observer = events.clone();
+            let outcome = runner.execute(ids, cancel, move |e| observer.lock().unwrap_or_else(|p| p.into_inner()).observe(e)).await;
+            ticker.abort();
             // The store could not record something (a full disk): the launch stopped; say so.
             use tauri::Emitter;
             if let Some(first) = outcome.store_errors.first() {
