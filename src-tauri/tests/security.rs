@@ -13,7 +13,7 @@ fn json(rel: &str) -> Value {
 
 #[test]
 fn the_window_gets_exactly_the_permissions_it_uses() {
-    // Each one with what needs it; an added permission needs a line here and a test of its use.
+    // Each with what needs it: an added permission needs a line here saying why.
     let expected = [
         // Live run events (run-status, run-progress, run-metrics, store-error): the E2E test
         // watches runs finish through them.
