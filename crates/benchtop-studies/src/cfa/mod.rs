@@ -335,11 +335,12 @@ pub fn score(logits: &[f32], test: &StyledDigits, mask: &Mask) -> Scores {
         right[mask.is_seen(c, d) as usize][ok] += 1;
         by_domain[d][ok] += 1;
     }
-    let acc = |r: [usize; 2]| r[1] as f64 / (r[0] + r[1]).max(1) as f64;
+    // An empty group has no accuracy: NaN (left out of the summary), never a made-up 0 or 1.
+    let acc = |r: [usize; 2]| if r[0] + r[1] == 0 { f64::NAN } else { r[1] as f64 / (r[0] + r[1]) as f64 };
     Scores {
         seen: acc(right[1]),
         unseen: acc(right[0]),
-        worst_domain: by_domain.iter().filter(|r| r[0] + r[1] > 0).map(|r| acc(*r)).fold(1.0, f64::min),
+        worst_domain: by_domain.iter().filter(|r| r[0] + r[1] > 0).map(|r| acc(*r)).reduce(f64::min).unwrap_or(f64::NAN),
     }
 }
 

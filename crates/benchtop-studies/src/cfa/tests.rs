@@ -29,6 +29,9 @@ fn scores_split_seen_and_unseen_pairs_and_find_the_worst_style() {
     let s = score(&logits, &test, &mask);
     assert_eq!((s.seen, s.unseen), (1.0, 0.5));
     assert_eq!(s.worst_domain, 0.5, "style 0: one of two right");
+    // With every pair seen, there is no unseen-pair accuracy to report: NaN, not 0.
+    let all_seen = Mask { classes: 10, domains: 5, seen: vec![true; 50] };
+    assert!(score(&logits, &test, &all_seen).unseen.is_nan());
 }
 
 #[test]
