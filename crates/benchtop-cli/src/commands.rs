@@ -233,6 +233,14 @@ pub fn show(store_dir: Option<&Path>, run: &str, json: bool) -> Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
+/// `benchtop diff RUN RUN...`.
+pub fn diff(store_dir: Option<&Path>, runs: &[String], all: bool) -> Result<ExitCode> {
+    let store = open_store(store_dir)?;
+    let records: Vec<RunRecord> = runs.iter().map(|r| store.find_run(r)).collect::<Result<_, _>>()?;
+    print::run_diff(&records, &benchtop_core::table::diff_runs(&records), all);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `benchtop delete RUN | --experiment NAME`.
 pub fn delete(store_dir: Option<&Path>, run: Option<&str>, experiment: Option<&str>) -> Result<ExitCode> {
     let store = open_store(store_dir)?;

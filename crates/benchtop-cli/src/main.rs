@@ -69,6 +69,15 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// Compare runs field by field: the parameters, summary and provenance that differ
+    /// (`--all`: every field).
+    Diff {
+        /// Two or more run ids (or unique prefixes).
+        #[arg(num_args = 2.., required = true)]
+        runs: Vec<String>,
+        #[arg(long)]
+        all: bool,
+    },
     /// Delete a run, or every run of an experiment, with all their data.
     Delete {
         #[arg(required_unless_present = "experiment", conflicts_with = "experiment")]
@@ -163,6 +172,7 @@ fn main() -> ExitCode {
         Command::Runs { experiment, status, json } => commands::runs(store, experiment, status.as_deref(), json),
         Command::Show { run, json } => commands::show(store, &run, json),
         Command::Resume { runs, experiment, jobs } => commands::resume(store, &runs, experiment.as_deref(), jobs),
+        Command::Diff { runs, all } => commands::diff(store, &runs, all),
         Command::Delete { run, experiment } => commands::delete(store, run.as_deref(), experiment.as_deref()),
         Command::Export { experiment, format, out } => {
             let format = match format {

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use benchtop_core::table::PointSummary;
+use benchtop_core::table::{DiffRow, PointSummary};
 use benchtop_core::{RunRecord, StudyInfo};
 use benchtop_store::{Artifact, LogLine};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -70,6 +70,27 @@ pub fn study_detail(s: &StudyInfo) {
         t.add_row(vec![p.name.clone(), cell(&p.default), p.describe_allowed(), p.doc.clone()]);
     }
     println!("{t}");
+}
+
+/// Runs side by side, a column each: the fields that differ, or with `all` every field
+/// (those that differ marked `*`).
+pub fn run_diff(records: &[RunRecord], rows: &[DiffRow], all: bool) {
+    let mut header = vec![String::new()];
+    header.extend(records.iter().map(|r| r.id.to_string()));
+    let mut t = table(header);
+    let same = rows.iter().filter(|r| !r.differs).count();
+    for row in rows.iter().filter(|r| all || r.differs) {
+        let mut cells = vec![if all && row.differs { format!("* {}", row.field) } else { row.field.clone() }];
+        cells.extend(row.values.iter().map(cell));
+        t.add_row(cells);
+    }
+    println!("{t}");
+    let differ = rows.len() - same;
+    if all {
+        println!("{differ} fields differ (*), {same} are the same");
+    } else {
+        println!("{differ} fields differ; {same} are the same in every run (--all shows them)");
+    }
 }
 
 pub fn run_list(records: &[RunRecord]) {

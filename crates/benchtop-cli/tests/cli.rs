@@ -326,3 +326,25 @@ fn a_full_disk_stops_the_launch_clearly_and_loses_nothing_recorded() {
     assert!(run(&store, &["resume", "--experiment", "disk"]).status.success());
     assert_eq!(count(&runs_json(&store), "done"), after.len(), "with room again, everything resumes");
 }
+
+#[test]
+fn diff_shows_only_what_differs_unless_asked_for_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let exp = write_experiment(dir.path(), "d", 2, 20);
+    assert!(run(&store, &["run", exp.to_str().unwrap()]).status.success());
+    let runs = runs_json(&store);
+    let pick = |method: &str, seed: u64| {
+        runs.iter().find(|r| r["method"] == method && r["seed"] == seed).unwrap()["id"].as_str().unwrap().to_owned()
+    };
+    let (a, b) = (pick("erm", 0), pick("erm", 1));
+    let out = run(&store, &["diff", &a, &b]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("seed") && shown.contains(&a) && shown.contains(&b), "{shown}");
+    assert!(!shown.contains("param.samples_per_env"), "an equal parameter is folded away: {shown}");
+    assert!(shown.contains("--all shows them"), "{shown}");
+    let all = text(&run(&store, &["diff", &a, &b, "--all"]).stdout);
+    assert!(all.contains("param.samples_per_env") && all.contains("* seed"), "{all}");
+    assert!(!run(&store, &["diff", &a]).status.success(), "one run is not a comparison");
+}

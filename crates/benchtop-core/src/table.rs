@@ -86,8 +86,85 @@ pub fn summarise_points(records: &[RunRecord]) -> Vec<PointSummary> {
         .collect()
 }
 
+/// One field of [`diff_runs`]: its value in each run, and whether they differ.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiffRow {
+    /// `experiment`, `param.lr`, `summary.test_error`, `compute.simd`, ...
+    pub field: String,
+    /// One per run, in the order given; `Null` where a run lacks the field.
+    pub values: Vec<Value>,
+    pub differs: bool,
+}
+
+/// What tells `records` apart: their identity, parameters, summary and provenance, field by
+/// field (the union of every run's fields), each marked whether the runs disagree on it.
+/// Times and ids are left out: they always differ and explain nothing.
+pub fn diff_runs(records: &[RunRecord]) -> Vec<DiffRow> {
+    let mut fields: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut push = |field: String, value: &dyn Fn(&RunRecord) -> Value| {
+        fields.push((field, records.iter().map(value).collect()));
+    };
+    push("experiment".into(), &|r| Value::from(r.experiment.clone()));
+    push("study".into(), &|r| Value::from(r.study.clone()));
+    push("method".into(), &|r| r.method.clone().map_or(Value::Null, Value::from));
+    push("seed".into(), &|r| Value::from(r.seed));
+    push("backend".into(), &|r| serde_json::to_value(r.backend).unwrap_or(Value::Null));
+    push("status".into(), &|r| Value::from(r.status.to_string()));
+    let keys = |f: &dyn Fn(&RunRecord) -> Vec<String>| -> BTreeSet<String> { records.iter().flat_map(f).collect() };
+    for key in keys(&|r| r.params.keys().cloned().collect()) {
+        push(format!("param.{key}"), &|r| r.params.get(&key).cloned().unwrap_or(Value::Null));
+    }
+    for key in keys(&|r| r.summary.keys().cloned().collect()) {
+        push(format!("summary.{key}"), &|r| r.summary.get(&key).map_or(Value::Null, |v| Value::from(*v)));
+    }
+    push("provenance.benchtop_version".into(), &|r| Value::from(r.provenance.benchtop_version.clone()));
+    push("provenance.git_commit".into(), &|r| r.provenance.git_commit.clone().map_or(Value::Null, Value::from));
+    push("provenance.host".into(), &|r| Value::from(r.provenance.host.clone()));
+    push("experiment_file".into(), &|r| r.experiment_file.clone().map_or(Value::Null, Value::from));
+    push("compute.cpu".into(), &|r| r.provenance.compute.as_ref().map_or(Value::Null, |c| Value::from(c.cpu.clone())));
+    push("compute.simd".into(), &|r| r.provenance.compute.as_ref().map_or(Value::Null, |c| Value::from(c.simd.clone())));
+    push("compute.threads".into(), &|r| r.provenance.compute.as_ref().map_or(Value::Null, |c| Value::from(c.threads)));
+    push("compute.gpu".into(), &|r| r.provenance.compute.as_ref().and_then(|c| c.gpu.clone()).map_or(Value::Null, Value::from));
+    fields
+        .into_iter()
+        .map(|(field, values)| {
+            let differs = values.windows(2).any(|w| w[0] != w[1]);
+            DiffRow { field, values, differs }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_diff_marks_the_fields_that_differ_and_keeps_the_union_of_fields() {
+        use crate::experiment::RunPlan;
+        let plan = |seed: u64, lr: f64, extra: bool| {
+            let mut params = serde_json::Map::from_iter([("lr".to_owned(), Value::from(lr))]);
+            if extra {
+                params.insert("k".into(), Value::from(2));
+            }
+            RunPlan {
+                experiment: "e".into(),
+                description: String::new(),
+                study: "isr".into(),
+                method: Some("erm".into()),
+                seed,
+                backend: crate::Backend::Cpu,
+                params,
+                sweep_point: Default::default(),
+                experiment_file: None,
+            }
+            .to_record(crate::Provenance::default())
+        };
+        let rows = diff_runs(&[plan(0, 0.1, false), plan(0, 0.2, true)]);
+        let row = |f: &str| rows.iter().find(|r| r.field == f).unwrap_or_else(|| panic!("{f} missing"));
+        assert!(row("param.lr").differs);
+        assert_eq!(row("param.k").values, vec![Value::Null, Value::from(2)], "a field one run lacks shows as empty");
+        assert!(row("param.k").differs);
+        assert!(!row("seed").differs && !row("study").differs && !row("compute.cpu").differs);
+    }
     use super::*;
     use crate::experiment::RunPlan;
     use crate::run::{Backend, Provenance, RunStatus};
