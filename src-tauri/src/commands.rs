@@ -274,6 +274,12 @@ fn records(app: &App, ids: &[String]) -> Reply<Vec<RunRecord>> {
     parse_ids(ids)?.into_iter().map(|id| app.store.run(id).map_err(text)).collect()
 }
 
+/// The given runs side by side, field by field, each field marked whether they differ.
+#[tauri::command(async)]
+pub fn diff_runs(app: State<'_, App>, ids: Vec<String>) -> Reply<Vec<benchtop_core::table::DiffRow>> {
+    Ok(benchtop_core::table::diff_runs(&records(&app, &ids)?))
+}
+
 /// Draw a chart spec over the given runs as SVG (the app shows it as an image).
 // async: runs off the main thread, so a large store or report never freezes the window.
 #[tauri::command(async)]

@@ -58,6 +58,7 @@ fn run() -> anyhow::Result<()> {
             commands::run_series,
             commands::steer_policy,
             commands::render_chart,
+            commands::diff_runs,
             commands::export,
         ])
         .run(tauri::generate_context!())?;

@@ -1,6 +1,7 @@
 // End to end, in the real app window, as a user would: Library -> launch isr-quick -> Runs
-// until every run is done -> Compare shows the study's charts -> a run's page -> Report
-// exports HTML -> a quick DPA launch, whose trained policy answers from the run view.
+// until every run is done -> Compare shows the study's charts -> two selected runs compared
+// field by field -> a run's page -> Report exports HTML -> a quick DPA launch, whose trained
+// policy answers from the run view.
 // Drives benchtop-app through tauri-driver (WebKitWebDriver) under Xvfb, on a
 // temporary store. Saves a screenshot of every screen under $E2E_OUT (default
 // target/e2e). With --bench it also prints cold start, idle RSS and RSS while four runs train.
@@ -111,6 +112,20 @@ try {
   const charts = await browser.$$('#default-charts figure img');
   if (charts.length < 3) fail(`expected the study's charts, got ${charts.length}`);
   await shot('3-compare');
+
+  // Differences: two runs selected on the Runs screen, compared field by field.
+  await (await browser.$('[data-screen="runs"]')).click();
+  const boxes = await browser.$$('tr.run input[type="checkbox"]');
+  if (boxes.length < 2) fail(`expected run checkboxes, got ${boxes.length}`);
+  await boxes[0].click();
+  await boxes[1].click();
+  await (await browser.$('#compare-selected')).click();
+  const diff = await browser.$('#run-diff');
+  await diff.waitForDisplayed({ timeout: 10_000 });
+  const diffText = await diff.getText();
+  if (!/seed|method/.test(diffText)) fail(`the differences name neither seed nor method: ${diffText.slice(0, 200)}`);
+  await shot('3b-differences');
+  await (await browser.$('button=Use a whole experiment instead')).click();
 
   // Run: open one run from the table.
   await (await browser.$('[data-screen="runs"]')).click();

@@ -87,7 +87,7 @@ pub fn summarise_points(records: &[RunRecord]) -> Vec<PointSummary> {
 }
 
 /// One field of [`diff_runs`]: its value in each run, and whether they differ.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, ts_rs::TS)]
 pub struct DiffRow {
     /// `experiment`, `param.lr`, `summary.test_error`, `compute.simd`, ...
     pub field: String,

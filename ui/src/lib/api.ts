@@ -11,6 +11,7 @@ import type { ChartKind } from './bindings/ChartKind';
 import type { ChartSpec } from './bindings/ChartSpec';
 import type { Check } from './bindings/Check';
 import type { Compute } from './bindings/Compute';
+import type { DiffRow } from './bindings/DiffRow';
 import type { ErrorView } from './bindings/ErrorView';
 import type { ExperimentDoc } from './bindings/ExperimentDoc';
 import type { ExperimentEntry } from './bindings/ExperimentEntry';
@@ -41,6 +42,7 @@ export type {
   ChartSpec,
   Check,
   Compute,
+  DiffRow,
   ErrorView,
   ExperimentDoc,
   ExperimentEntry,
@@ -93,6 +95,7 @@ export const api = {
   updateRunNotes: (id: string, tags: string[], notes: string) => invoke<RunRecord>('update_run_notes', { id, tags, notes }),
   deleteRuns: (ids: string[]) => invoke<number>('delete_runs', { ids }),
   runDetail: (id: string) => invoke<RunDetail>('run_detail', { id }),
+  diffRuns: (ids: string[]) => invoke<DiffRow[]>('diff_runs', { ids }),
   runSeries: (id: string, name: string, maxPoints?: number) => invoke<[number, number][]>('run_series', { id, name, maxPoints }),
   steerPolicy: (id: string, question: string, angleDeg: number, n?: number, seed?: number) =>
     invoke<Steered[]>('steer_policy', { id, question, angleDeg, n, seed }),
