@@ -30,6 +30,13 @@ const env = {
 // A user's experiment file with a mistake on line 5: the Library must say where.
 mkdirSync(env.BENCHTOP_EXPERIMENTS, { recursive: true });
 writeFileSync(join(env.BENCHTOP_EXPERIMENTS, 'broken.toml'), 'name = "broken"\nstudy = "isr"\nseeds = 2\n[params]\nn_envs = 1\n');
+// And one whose name and description are markup: the window must show them as text.
+const PAYLOAD_NAME = '<img src=x onerror="window.__pwned=1">';
+const PAYLOAD_DESCRIPTION = '<script>window.__pwned=2</script> *md* [l](javascript:window.__pwned=3) $x$';
+writeFileSync(
+  join(env.BENCHTOP_EXPERIMENTS, 'payload.toml'),
+  `name = '${PAYLOAD_NAME}'\nstudy = "isr"\ndescription = '${PAYLOAD_DESCRIPTION}'\nseeds = 1\n`,
+);
 
 const driverPort = 4444 + Math.floor(Math.random() * 1000);
 const driver = spawn('tauri-driver', ['--port', String(driverPort), '--native-port', String(driverPort + 1000)], {
@@ -81,6 +88,16 @@ try {
   await (await browser.$('[data-error-for="n_envs"]')).waitForDisplayed({ timeout: 5_000 });
   if (await (await browser.$('#launch')).isEnabled()) fail('a broken experiment can be launched');
 
+  // Library: an experiment named and described in markup shows it as text and runs nothing.
+  await (await browser.$('[data-experiment="user:payload.toml"]')).click();
+  await browser.waitUntil(async () => (await browser.$('body').getText()).includes(PAYLOAD_NAME), {
+    timeout: 10_000,
+    timeoutMsg: 'the markup name is not shown as text',
+  });
+  if ((await (await browser.$('#f-desc')).getValue()) !== PAYLOAD_DESCRIPTION) fail('the markup description is not shown as text');
+  if ((await browser.execute(() => window.__pwned ?? null)) !== null) fail('a stored payload ran');
+  if ((await browser.$$('img[src="x"]')).length > 0) fail('a stored payload became an element');
+
   // Library: pick the quick preset and launch it.
   await preset.click();
   const launch = await browser.$('#launch');
@@ -115,6 +132,7 @@ try {
 
   // Differences: two runs selected on the Runs screen, compared field by field.
   await (await browser.$('[data-screen="runs"]')).click();
+  await (await browser.$('tr.run input[type="checkbox"]')).waitForDisplayed({ timeout: 10_000 });
   const boxes = await browser.$$('tr.run input[type="checkbox"]');
   if (boxes.length < 2) fail(`expected run checkboxes, got ${boxes.length}`);
   await boxes[0].click();
