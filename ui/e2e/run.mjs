@@ -95,8 +95,10 @@ try {
     timeoutMsg: 'the markup name is not shown as text',
   });
   if ((await (await browser.$('#f-desc')).getValue()) !== PAYLOAD_DESCRIPTION) fail('the markup description is not shown as text');
+  await browser.pause(500); // time for an injected image's onerror to have fired
   if ((await browser.execute(() => window.__pwned ?? null)) !== null) fail('a stored payload ran');
   if ((await browser.$$('img[src="x"]')).length > 0) fail('a stored payload became an element');
+  if ((await browser.$$('a[href^="javascript:"]')).length > 0) fail('a stored payload became a link');
 
   // Library: pick the quick preset and launch it.
   await preset.click();

@@ -273,9 +273,15 @@ fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEven
     let mut batch = WriteBatch::new();
     let mut oldest: Option<Instant> = None;
     let mut started: HashMap<RunId, Instant> = HashMap::new();
+    // A run deleted while it waited has nothing left to record: not a store failure. Any
+    // other error is, and stops the launch. Returns whether it was one.
     let failed = |outcome: &mut Outcome, e: StoreError| {
+        if matches!(e, StoreError::NoSuchRun(_)) {
+            return false;
+        }
         outcome.store_errors.push(e.to_string());
         stop.cancel_all();
+        true
     };
     let apply = |batch: &mut WriteBatch, outcome: &mut Outcome| {
         if let Err(e) = store.write(std::mem::take(batch)) {
@@ -289,6 +295,7 @@ fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEven
             Err(RecvTimeoutError::Disconnected) => break,
         };
         if let Some(event) = &event {
+            let mut unrecorded: Option<RunEvent> = None;
             match event {
                 RunEvent::Metric { run, name, step, value } => batch.metric(*run, name, *step, *value),
                 RunEvent::Log { run, level, text } => batch.log(*run, *level, text.clone()),
@@ -321,8 +328,16 @@ fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEven
                     });
                     match result.and_then(|_| store.flush()) {
                         Err(e) => {
-                            failed(&mut outcome, e);
-                            outcome.unrecorded += 1;
+                            if failed(&mut outcome, e) {
+                                outcome.unrecorded += 1;
+                                // Shown as it will read when the store is next opened.
+                                unrecorded = Some(RunEvent::Finished {
+                                    run: *run,
+                                    status: RunStatus::Interrupted,
+                                    summary: Summary::new(),
+                                    error: Some("its end could not be recorded in the store".into()),
+                                });
+                            }
                         }
                         Ok(()) => match status {
                             RunStatus::Done => outcome.done += 1,
@@ -332,7 +347,7 @@ fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEven
                     }
                 }
             }
-            observe(event);
+            observe(unrecorded.as_ref().unwrap_or(event));
             if !batch.is_empty() && oldest.is_none() {
                 oldest = Some(Instant::now());
             }

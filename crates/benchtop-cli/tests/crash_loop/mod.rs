@@ -111,9 +111,32 @@ pub fn crash_loop(kills: usize, seed: u64, max_ms: u64) -> Figures {
         };
         check(&runs, &mut done, &mut figures);
     }
-    // The last resume runs to its end: everything finishes.
-    if let Err(e) = launch(&runs).status() {
-        figures.problems.push(format!("the final resume: {e}"));
+    // The last resume runs to its end (within 5 minutes: a hang is a problem, not a wait).
+    match launch(&runs).spawn() {
+        Ok(mut child) => {
+            let deadline = std::time::Instant::now() + Duration::from_secs(300);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(status)) if status.success() => break,
+                    Ok(Some(status)) => {
+                        figures.problems.push(format!("the final resume exited with {status}"));
+                        break;
+                    }
+                    Ok(None) if std::time::Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+                    Ok(None) => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        figures.problems.push("the final resume did not end within 5 minutes".into());
+                        break;
+                    }
+                    Err(e) => {
+                        figures.problems.push(format!("the final resume: {e}"));
+                        break;
+                    }
+                }
+            }
+        }
+        Err(e) => figures.problems.push(format!("the final resume: {e}")),
     }
     match read_back(&store) {
         Ok(runs) => {
