@@ -184,6 +184,31 @@ pub fn save(doc: &ExperimentDoc, user_dir: &Path, registry: &Registry, current: 
 mod tests {
     use super::*;
 
+    /// Whatever the window sends as a name or as the file being edited, a save lands in the
+    /// user's folder: names become file stems of [A-Za-z0-9_-], never paths.
+    #[test]
+    fn a_name_that_looks_like_a_path_is_saved_inside_the_user_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let user = dir.path().join("user");
+        let registry = benchtop_studies::registry();
+        let quick = list(&user, &registry).into_iter().find(|e| e.id == "shipped:isr-quick.toml").unwrap();
+        for name in ["../../escape", "/etc/passwd", "..", "a/../../b", "C:\\x", "~/.ssh/x", "\u{0}nul"] {
+            let mut doc = quick.doc.clone().unwrap();
+            doc.name = name.into();
+            let outside = dir.path().join("escape.toml");
+            match save(&doc, &user, &registry, Some(&outside)) {
+                Ok(path) => {
+                    assert_eq!(path.parent(), Some(user.as_path()), "{name}: {}", path.display());
+                    let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+                    assert!(stem.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "{name}: {stem}");
+                    std::fs::remove_file(path).unwrap();
+                }
+                Err(e) => assert!(!e.is_empty(), "{name}: refused with a reason"),
+            }
+            assert!(!outside.exists(), "{name}: nothing written outside the user dir");
+        }
+    }
+
     #[test]
     fn an_edited_preset_is_saved_in_the_user_dir_and_listed_beside_the_shipped_one() {
         let dir = tempfile::tempdir().unwrap();
