@@ -32,6 +32,17 @@ fn write_experiment(dir: &Path, name: &str, seeds: u32, steps: u32) -> PathBuf {
     path
 }
 
+/// A temporary folder with a store in which `write_experiment(name, seeds, steps)` has run;
+/// returns the folder (kept alive by the caller), the store and the experiment file.
+fn stored(name: &str, seeds: u32, steps: u32) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let exp = write_experiment(dir.path(), name, seeds, steps);
+    let out = run(&store, &["run", exp.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    (dir, store, exp)
+}
+
 fn runs_json(store: &Path) -> Vec<Value> {
     let out = benchtop(store).args(["runs", "--json"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -178,10 +189,7 @@ fn delete_removes_a_run_or_a_whole_experiment() {
 /// `report` go on without it and say which it is; `delete ID` removes it.
 #[test]
 fn a_record_that_does_not_decode_is_skipped_named_and_deletable() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    let exp = write_experiment(dir.path(), "exp-a", 1, 20);
-    assert!(run(&store, &["run", exp.to_str().unwrap()]).status.success());
+    let (dir, store, _exp) = stored("exp-a", 1, 20);
     let bad = benchtop_core::RunId::new();
     benchtop_store::Store::open(&store).unwrap().put_raw_record(bad, b"not json").unwrap();
     let report = dir.path().join("report.md");
@@ -301,10 +309,7 @@ fn a_crash_loop_loses_no_finished_run_and_every_interrupted_one_resumes() {
 #[cfg(unix)]
 #[test]
 fn a_full_disk_stops_the_launch_clearly_and_loses_nothing_recorded() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    let exp = write_experiment(dir.path(), "disk", 4, 1000);
-    assert!(run(&store, &["run", exp.to_str().unwrap()]).status.success());
+    let (_dir, store, exp) = stored("disk", 4, 1000);
     let before = runs_json(&store);
     // A file-size limit applies per file: just above the store's largest file.
     fn largest(dir: &Path) -> u64 {
@@ -339,10 +344,7 @@ fn a_full_disk_stops_the_launch_clearly_and_loses_nothing_recorded() {
 
 #[test]
 fn diff_shows_only_what_differs_unless_asked_for_all() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    let exp = write_experiment(dir.path(), "d", 2, 20);
-    assert!(run(&store, &["run", exp.to_str().unwrap()]).status.success());
+    let (_dir, store, _exp) = stored("d", 2, 20);
     let runs = runs_json(&store);
     let pick = |method: &str, seed: u64| {
         runs.iter().find(|r| r["method"] == method && r["seed"] == seed).unwrap()["id"].as_str().unwrap().to_owned()

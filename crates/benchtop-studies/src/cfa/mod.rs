@@ -29,7 +29,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ml::device::training_device;
-use crate::ml::nets::{Batchable, Epochs, TrainOptions, fit_until, host, linear, predict, tensor, train, uniform};
+use crate::ml::nets::{Batchable, Epochs, TrainOptions, fit_until, host, linear, logit_accuracy, predict, tensor, train, uniform};
 
 /// The study's registry entry.
 pub struct Cfa;
@@ -308,8 +308,9 @@ impl<'a> FeatureRows<'a> {
     }
 
     /// Every row's features as one tensor on the plain device (for scoring a head).
-    fn all(&self, device: &Device) -> Tensor<2> {
-        tensor(self.x.clone(), [self.len(), FEATURES], &device.clone().inner())
+    fn all(self, device: &Device) -> Tensor<2> {
+        let n = self.len();
+        tensor(self.x, [n, FEATURES], &device.clone().inner())
     }
 }
 
@@ -342,12 +343,6 @@ pub fn score(logits: &[f32], test: &StyledDigits, mask: &Mask) -> Scores {
         unseen: acc(right[0]),
         worst_domain: by_domain.iter().filter(|r| r[0] + r[1] > 0).map(|r| acc(*r)).reduce(f64::min).unwrap_or(f64::NAN),
     }
-}
-
-/// The share of rows whose largest logit is their label.
-fn accuracy(logits: &[f32], labels: &[u8]) -> f64 {
-    let right = logits.chunks_exact(CLASSES).zip(labels).filter(|(row, l)| crate::ml::nets::argmax(row) == Some(**l as usize)).count();
-    right as f64 / labels.len().max(1) as f64
 }
 
 /// Per-row weights that balance `labels` over `k` values (the mean weight is 1).
@@ -507,12 +502,14 @@ impl Study for Cfa {
             fresh_head()
         } else {
             let features = FeatureRows::new(&encoder, &task.train, &device)?;
-            let (val, test) = (FeatureRows::new(&encoder, &task.val, &device)?, FeatureRows::new(&encoder, &task.test, &device)?);
+            // The frozen features of the validation and test digits, made into tensors once.
+            let val = FeatureRows::new(&encoder, &task.val, &device)?.all(&device);
+            let test = FeatureRows::new(&encoder, &task.test, &device)?.all(&device);
             let validate = |epoch: u32, head: &CosineHead| {
                 let head = head.valid();
-                let val_acc = accuracy(&host(head.forward(val.all(&device), scale))?, &task.val.images.labels);
+                let val_acc = logit_accuracy(&host(head.forward(val.clone(), scale))?, CLASSES, &task.val.images.labels);
                 ctx.log_metric("val_accuracy", step + epoch as u64, val_acc);
-                log_scores(step + epoch as u64, &score(&host(head.forward(test.all(&device), scale))?, &task.test, &task.mask));
+                log_scores(step + epoch as u64, &score(&host(head.forward(test.clone(), scale))?, &task.test, &task.mask));
                 ctx.check_cancelled()?;
                 Ok(val_acc)
             };
@@ -569,7 +566,7 @@ impl Study for Cfa {
         let forward = |m: &Classifier, x: Tensor<4>| m.forward(x, scale);
         let mut rng = benchtop_data::rng(ctx.seed(), 34);
         let selected = fit_selected(model, loss, task.train.len(), &options(p.ft_epochs, p.ft_lr), &mut rng, |epoch, m| {
-            let val_acc = accuracy(&predict(m, forward, &val_set, &device)?, &task.val.images.labels);
+            let val_acc = logit_accuracy(&predict(m, forward, &val_set, &device)?, CLASSES, &task.val.images.labels);
             ctx.log_metric("val_accuracy", step + epoch as u64, val_acc);
             log_scores(step + epoch as u64, &score(&predict(m, forward, &test_set, &device)?, &task.test, &task.mask));
             ctx.check_cancelled()?;

@@ -280,9 +280,7 @@ fn batchable(d: &Digits) -> Batchable<'_> {
 }
 
 fn accuracy(model: &Mlp, d: &Digits, device: &Device) -> Result<f64, StudyError> {
-    let logits = predict(model, Mlp::forward, &batchable(d), device)?;
-    let right = logits.chunks_exact(10).zip(&d.labels).filter(|(row, y)| crate::ml::nets::argmax(row) == Some(**y as usize)).count();
-    Ok(right as f64 / d.len().max(1) as f64)
+    Ok(crate::ml::nets::logit_accuracy(&predict(model, Mlp::forward, &batchable(d), device)?, 10, &d.labels))
 }
 
 impl Study for Forgetting {

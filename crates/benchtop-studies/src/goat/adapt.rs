@@ -56,9 +56,7 @@ fn argmax(row: &[f32]) -> u8 {
 
 /// The fraction of rows the head classifies as `labels` says.
 pub fn accuracy(head: &Head, f: &Features, labels: &[u8], classes: usize, device: &Device) -> Result<f64, StudyError> {
-    let l = logits(head, f, classes, device)?;
-    let right = l.chunks_exact(classes).zip(labels).filter(|(row, y)| argmax(row) == **y).count();
-    Ok(right as f64 / labels.len().max(1) as f64)
+    Ok(crate::ml::nets::logit_accuracy(&logits(head, f, classes, device)?, classes, labels))
 }
 
 /// What one self-training step did.

@@ -31,6 +31,12 @@ pub fn host<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, StudyError> {
     t.into_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| StudyError::Failed(format!("reading a tensor back: {e:?}")))
 }
 
+/// The share of rows of `logits` (`classes` per row) whose largest logit is their label.
+pub fn logit_accuracy(logits: &[f32], classes: usize, labels: &[u8]) -> f64 {
+    let right = logits.chunks_exact(classes).zip(labels).filter(|(row, y)| argmax(row) == Some(**y as usize)).count();
+    right as f64 / labels.len().max(1) as f64
+}
+
 /// Little-endian f32 values from a cached or saved model's bytes.
 pub fn floats(bytes: &[u8]) -> Result<Vec<f32>, StudyError> {
     if !bytes.len().is_multiple_of(4) {
