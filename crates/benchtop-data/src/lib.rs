@@ -6,6 +6,7 @@ pub mod cg_digits;
 pub mod digits;
 pub mod grid;
 pub mod isr;
+pub mod lightfield;
 pub mod ot;
 pub mod preference;
 pub mod quiz;

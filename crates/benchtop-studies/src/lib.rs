@@ -8,6 +8,7 @@ pub mod cfa;
 pub mod forgetting;
 pub mod goat;
 pub mod isr;
+pub mod lightfield;
 pub mod ml;
 pub mod reward;
 
@@ -24,6 +25,7 @@ pub fn registry() -> Registry {
         .with(reward::armorm::Armorm)
         .with(alignment::online_rlhf::OnlineRlhf)
         .with(alignment::dpa::Dpa)
+        .with(lightfield::Lightfield)
         .with_compute_probe(ml::device::compute)
 }
 
@@ -61,6 +63,9 @@ pub fn presets() -> &'static [Preset] {
         Preset { file: "online-rlhf.toml", source: include_str!("../../../experiments/online-rlhf.toml") },
         Preset { file: "dpa-quick.toml", source: include_str!("../../../experiments/dpa-quick.toml") },
         Preset { file: "dpa.toml", source: include_str!("../../../experiments/dpa.toml") },
+        Preset { file: "lightfield-quick.toml", source: include_str!("../../../experiments/lightfield-quick.toml") },
+        Preset { file: "lightfield.toml", source: include_str!("../../../experiments/lightfield.toml") },
+        Preset { file: "lightfield-lego.toml", source: include_str!("../../../experiments/lightfield-lego.toml") },
     ];
     PRESETS
 }
