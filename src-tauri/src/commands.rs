@@ -233,6 +233,39 @@ pub fn run_detail(app: State<'_, App>, id: String) -> Reply<RunDetail> {
     })
 }
 
+/// The largest image artifact the run view shows inline.
+const MAX_IMAGE_BYTES: u64 = 16 << 20;
+
+/// One of a run's image artifacts (PNG, JPEG or SVG) as a `data:` URL, so the run view shows a
+/// study's figures under the window's content security policy (images from `data:` only).
+/// Only a file the run recorded under `name` is read, never a path from the window.
+// async: reading and encoding a large figure never freezes the window.
+#[tauri::command(async)]
+pub fn artifact_image(app: State<'_, App>, id: String, name: String) -> Reply<String> {
+    use base64::Engine as _;
+    let id = parse_ids(&[id])?[0];
+    let artifact = app
+        .store
+        .artifacts(id)
+        .map_err(text)?
+        .into_iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| format!("run {id} has no artifact named {name}"))?;
+    let ext = artifact.path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let mime = match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "svg" => "image/svg+xml",
+        _ => return Err(format!("{name} is not an image (png, jpg or svg)")),
+    };
+    let size = std::fs::metadata(&artifact.path).map_err(|e| format!("{}: {e}", artifact.path.display()))?.len();
+    if size > MAX_IMAGE_BYTES {
+        return Err(format!("{name} is {size} bytes, over the {MAX_IMAGE_BYTES} the run view shows; open {}", artifact.path.display()));
+    }
+    let bytes = std::fs::read(&artifact.path).map_err(|e| format!("{}: {e}", artifact.path.display()))?;
+    Ok(format!("data:{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(bytes)))
+}
+
 /// Ask a finished DPA run's trained policy for `angle_deg` on `question`: `n` sampled
 /// responses with their length (and gold helpfulness when the question is the testbed's).
 // async: sampling takes a moment; the window stays responsive.

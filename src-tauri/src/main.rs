@@ -56,6 +56,7 @@ fn run() -> anyhow::Result<()> {
             commands::delete_runs,
             commands::run_detail,
             commands::run_series,
+            commands::artifact_image,
             commands::steer_policy,
             commands::render_chart,
             commands::diff_runs,

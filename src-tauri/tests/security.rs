@@ -22,6 +22,10 @@ fn the_window_gets_exactly_the_permissions_it_uses() {
         // The Report screen's save dialog for choosing where a report or table goes. (The
         // E2E test exports a report by typing the path; the dialog itself is not driven.)
         "dialog:allow-save",
+        // The experiment form's "Choose…" button beside a file-path parameter (the light-field
+        // study's pose file): an open dialog for one file, whose path is typed into the form
+        // and checked like any other value. (The E2E test types the path.)
+        "dialog:allow-open",
     ];
     let caps = json("capabilities/default.json");
     let granted: Vec<&str> = caps["permissions"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();

@@ -1,7 +1,8 @@
 // End to end, in the real app window, as a user would: Library -> launch isr-quick -> Runs
 // until every run is done -> Compare shows the study's charts -> two selected runs compared
 // field by field -> a run's page -> Report exports HTML -> a quick DPA launch, whose trained
-// policy answers from the run view.
+// policy answers from the run view -> a quick light-field launch, whose run view shows its
+// figures.
 // Drives benchtop-app through tauri-driver (WebKitWebDriver) under Xvfb, on a
 // temporary store. Saves a screenshot of every screen under $E2E_OUT (default
 // target/e2e). With --bench it also prints cold start, idle RSS and RSS while four runs train.
@@ -211,6 +212,44 @@ try {
   });
   await shot('6-steer');
 
+  // Figures: a quick light-field launch; a run's view shows the study's figures, the
+  // cameras in 3D first. The pose-file parameter offers a file chooser in the form.
+  await (await browser.$('[data-screen="library"]')).click();
+  const lightfield = await browser.$('[data-experiment="shipped:lightfield-quick.toml"]');
+  await lightfield.waitForDisplayed({ timeout: 10_000 });
+  await lightfield.click();
+  const launchLf = await browser.$('#launch');
+  await browser.waitUntil(async () => (await launchLf.isEnabled()) && /Launch 10 runs/.test(await launchLf.getText()), {
+    timeout: 20_000,
+    timeoutMsg: 'the Launch button never offered the 10 light-field runs',
+  });
+  if (!(await (await browser.$('button=Choose…')).isDisplayed())) fail('the pose_file parameter has no file chooser');
+  await launchLf.click();
+  await counts.waitForDisplayed({ timeout: 10_000 });
+  await browser.waitUntil(
+    async () => {
+      const total = await counts.getAttribute('data-total');
+      return (total === '10' || total === '32') && (await counts.getAttribute('data-done')) === total;
+    },
+    { timeout: 120_000, interval: 1000, timeoutMsg: `the light-field runs did not finish: ${await counts.getText()}` },
+  );
+  opened = false;
+  for (const row of await browser.$$('tr.run')) {
+    if ((await row.getText()).includes('lightfield-quick')) {
+      await (await row.$('button.link')).click();
+      opened = true;
+      break;
+    }
+  }
+  if (!opened) fail('no lightfield-quick run in the Runs table');
+  const cameras = await browser.$('.figures img[alt="cameras.png"]');
+  await cameras.waitForDisplayed({ timeout: 30_000 });
+  if (!(await cameras.getAttribute('src')).startsWith('data:image/png;base64,')) fail('the camera figure is not a PNG data URL');
+  const figures = await browser.$$('.figures img');
+  if (figures.length < 4) fail(`expected the run's four figures, got ${figures.length}`);
+  await (await browser.$('.figures')).scrollIntoView();
+  await shot('7-figures');
+
   if (bench) {
     // Four runs training at once: launch the full ISR preset (225 runs) with 4 workers.
     await (await browser.$('[data-screen="library"]')).click();
@@ -233,7 +272,7 @@ try {
     console.log(lines.join('\n'));
     writeFileSync(join(out, 'bench.txt'), lines.join('\n') + '\n');
   }
-  console.log('e2e: the path Library -> Runs -> Compare -> Run -> Report -> Steer works');
+  console.log('e2e: the path Library -> Runs -> Compare -> Run -> Report -> Steer -> Figures works');
 } catch (e) {
   // Leave what the window showed, for whoever reads the failure.
   if (browser) {

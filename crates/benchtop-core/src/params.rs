@@ -41,7 +41,8 @@ impl ParamProblem {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
 pub struct ParamInfo {
     pub name: String,
-    /// `integer`, `number`, `boolean`, `string` (or the schema's own word).
+    /// `integer`, `number`, `boolean`, `string`, `path` (a string naming a file), `enum` (or
+    /// the schema's own word).
     pub kind: String,
     pub default: Value,
     /// The field's doc comment.
@@ -64,6 +65,7 @@ impl ParamInfo {
             "number" => "a number",
             "boolean" => "true or false",
             "string" => "a string",
+            "path" => "a file path",
             other => other,
         };
         match (self.minimum, self.maximum) {
@@ -124,7 +126,14 @@ pub fn param_infos(schema: &Value, defaults: &Map<String, Value>) -> Vec<ParamIn
             let doc =
                 prop.get("description").or_else(|| resolved.get("description")).and_then(Value::as_str).unwrap_or_default().to_owned();
             let allowed = enumeration(schema, resolved);
-            let kind = if allowed.is_empty() { type_word(resolved) } else { "enum".to_owned() };
+            let kind = if !allowed.is_empty() {
+                "enum".to_owned()
+            } else if resolved.get("format").and_then(Value::as_str) == Some("path") {
+                // A string naming a file: front ends offer a file chooser beside the text.
+                "path".to_owned()
+            } else {
+                type_word(resolved)
+            };
             ParamInfo {
                 name: name.clone(),
                 kind,

@@ -96,6 +96,7 @@ export const api = {
   deleteRuns: (ids: string[]) => invoke<number>('delete_runs', { ids }),
   runDetail: (id: string) => invoke<RunDetail>('run_detail', { id }),
   diffRuns: (ids: string[]) => invoke<DiffRow[]>('diff_runs', { ids }),
+  artifactImage: (id: string, name: string) => invoke<string>('artifact_image', { id, name }),
   runSeries: (id: string, name: string, maxPoints?: number) => invoke<[number, number][]>('run_series', { id, name, maxPoints }),
   steerPolicy: (id: string, question: string, angleDeg: number, n?: number, seed?: number) =>
     invoke<Steered[]>('steer_policy', { id, question, angleDeg, n, seed }),

@@ -7,7 +7,8 @@ export type Parsed = { ok: true; value: Json } | { ok: false; message: string };
 /** What a parameter accepts, said the way the Rust side says it. */
 export function describeAllowed(p: ParamInfo): string {
   if (p.allowed.length > 0) return `one of ${p.allowed.map(([v]) => String(v)).join(', ')}`;
-  const noun = p.kind === 'integer' ? 'an integer' : p.kind === 'number' ? 'a number' : p.kind === 'boolean' ? 'true or false' : 'text';
+  const nouns: Record<string, string> = { integer: 'an integer', number: 'a number', boolean: 'true or false', path: 'a file path' };
+  const noun = nouns[p.kind] ?? 'text';
   if (p.minimum !== null && p.maximum !== null) return `${noun} from ${p.minimum} to ${p.maximum}`;
   if (p.minimum !== null) return `${noun} of at least ${p.minimum}`;
   if (p.maximum !== null) return `${noun} of at most ${p.maximum}`;

@@ -30,6 +30,12 @@ describe('the parameter form', () => {
     expect(describeAllowed(method)).toBe('one of erm, isr_mean');
   });
 
+  it('takes a file path as typed, trimmed, and names what it wants', () => {
+    const poseFile: ParamInfo = { name: 'pose_file', kind: 'path', default: '', doc: '', allowed: [], minimum: null, maximum: null };
+    expect(parseValue(poseFile, ' /data/transforms.json ')).toEqual({ ok: true, value: '/data/transforms.json' });
+    expect(describeAllowed(poseFile)).toBe('a file path');
+  });
+
   it('expands sweeps from lists and integer ranges, refusing repeats', () => {
     expect(parseSweep(nEnvs, '2..5')).toEqual({ ok: true, value: [2, 3, 4, 5] });
     expect(parseSweep(nEnvs, '2, 4,6')).toEqual({ ok: true, value: [2, 4, 6] });

@@ -6,7 +6,8 @@ import type { JsonValue } from "./serde_json/JsonValue";
  */
 export type ParamInfo = { name: string, 
 /**
- * `integer`, `number`, `boolean`, `string` (or the schema's own word).
+ * `integer`, `number`, `boolean`, `string`, `path` (a string naming a file), `enum` (or
+ * the schema's own word).
  */
 kind: string, default: JsonValue, 
 /**
