@@ -14,37 +14,33 @@ type V3 = Vector3<f64>;
 /// boundary"), whatever the rounding of the coordinates.
 const BOUNDARY_SLACK: f64 = 1e-9;
 
-/// Den-SOFT's density around each centre: how many cameras lie within `radius` of it (a
-/// camera at the centre itself is not its own neighbour).
-pub fn counts_within(centres: &[V3], cameras: &[V3], radius: f64) -> Vec<usize> {
+/// Den-SOFT's density around each centre: how many cameras lie within `radius` of it. With
+/// `centres_are_cameras` (centre i is camera i) a camera is not its own neighbour, but another
+/// camera at the same spot is.
+pub fn counts_within(centres: &[V3], cameras: &[V3], radius: f64, centres_are_cameras: bool) -> Vec<usize> {
     let r2 = (radius * (1.0 + BOUNDARY_SLACK)).powi(2);
     centres
         .iter()
-        .map(|c| {
-            cameras
-                .iter()
-                .filter(|p| {
-                    let d2 = (*p - c).norm_squared();
-                    d2 <= r2 && d2 > 0.0
-                })
-                .count()
+        .enumerate()
+        .map(|(i, c)| {
+            cameras.iter().enumerate().filter(|(j, p)| !(centres_are_cameras && *j == i) && (*p - c).norm_squared() <= r2).count()
         })
         .collect()
 }
 
 /// Mean density over `centres` at each of `radii` (ascending): the curve of density over the
-/// radius, in one pass over the pairs.
-pub fn density_curve(centres: &[V3], cameras: &[V3], radii: &[f64]) -> Vec<f64> {
+/// radius, in one pass over the pairs (`centres_are_cameras` as in [`counts_within`]).
+pub fn density_curve(centres: &[V3], cameras: &[V3], radii: &[f64], centres_are_cameras: bool) -> Vec<f64> {
     let limits: Vec<f64> = radii.iter().map(|r| (r * (1.0 + BOUNDARY_SLACK)).powi(2)).collect();
     let mut first_within = vec![0usize; radii.len()];
-    for c in centres {
-        for p in cameras {
-            let d2 = (p - c).norm_squared();
-            if d2 > 0.0 {
-                let k = limits.partition_point(|l| *l < d2);
-                if k < first_within.len() {
-                    first_within[k] += 1;
-                }
+    for (i, c) in centres.iter().enumerate() {
+        for (j, p) in cameras.iter().enumerate() {
+            if centres_are_cameras && i == j {
+                continue;
+            }
+            let k = limits.partition_point(|l| *l < (p - c).norm_squared());
+            if k < first_within.len() {
+                first_within[k] += 1;
             }
         }
     }

@@ -61,9 +61,9 @@ fn material(rng: &mut Rng, scale: f64) -> Material {
 }
 
 impl Scene {
-    /// A room around `keep_clear` (every camera and target centre) with `n_shapes` shapes,
-    /// none closer to any of those centres than a clearance. When the cameras converge on a
-    /// point (an object-centric capture), half the shapes gather around it.
+    /// A room around `keep_clear` (every place a camera or target may stand) with `n_shapes`
+    /// shapes, none closer to any of those places than a clearance. When the cameras converge
+    /// on a point (`focus`: an object-centric capture), half the shapes gather around it.
     pub fn generate(keep_clear: &[V3], focus: Option<(V3, f64)>, n_shapes: usize, rng: &mut Rng) -> Scene {
         let (mut lo, mut hi) = (V3::repeat(f64::INFINITY), V3::repeat(f64::NEG_INFINITY));
         for c in keep_clear {
@@ -92,9 +92,12 @@ impl Scene {
                 let half = V3::new(0.5 + rng.random::<f64>(), 0.5 + rng.random::<f64>(), 0.5 + rng.random::<f64>()) * size / 3.0;
                 Shape::Cuboid { min: centre - half, max: centre + half }
             };
+            // Every draw of a candidate happens before its test, so the sequence of draws
+            // does not depend on which candidates pass.
+            let look = material(rng, diag / 30.0);
             let (c, r) = shape.bounds();
             if keep_clear.iter().all(|p| (p - c).norm() > r + clearance) {
-                shapes.push((shape, material(rng, diag / 30.0)));
+                shapes.push((shape, look));
             }
         }
         let walls = material(rng, diag / 8.0);

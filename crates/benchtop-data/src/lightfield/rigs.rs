@@ -117,7 +117,7 @@ pub fn dense_rig(cameras: usize, stops: usize, radius: f64, path: RigPath, lengt
 }
 
 /// Held-out viewpoints a person standing on the rig's path would take: a random point of
-/// the path, a random offset inside the ring, a random heading, looking level and outward.
+/// the path, a random offset inside the ring, looking level in a random direction.
 pub fn dense_rig_targets(n: usize, radius: f64, path: RigPath, length: f64, lens: Lens, rng: &mut Rng) -> Vec<Camera> {
     (0..n)
         .map(|i| {
@@ -142,6 +142,22 @@ fn hemisphere_point(name: String, rng: &mut Rng, lens: Lens) -> Camera {
 /// Object-centric: `n` cameras uniformly at random on a hemisphere, all looking at its centre.
 pub fn hemisphere(n: usize, lens: Lens, rng: &mut Rng) -> Vec<Camera> {
     (0..n).map(|i| hemisphere_point(format!("view {i}"), rng, lens)).collect()
+}
+
+/// The whole hemisphere every such capture draws from: `n` cameras evenly spread over it
+/// (a Fibonacci lattice), looking at its centre. The scene is built around this, not around
+/// one capture, so it is the same whatever the capture's size.
+pub fn hemisphere_shell(n: usize, lens: Lens) -> Vec<Camera> {
+    let golden = PI * (3.0 - 5f64.sqrt());
+    (0..n)
+        .map(|i| {
+            let z = (i as f64 + 0.5) / n as f64;
+            let s = (1.0 - z * z).sqrt();
+            let a = golden * i as f64;
+            let c = HEMISPHERE_RADIUS * Vector3::new(s * a.cos(), s * a.sin(), z);
+            Camera { pose: Pose::look_at(format!("shell {i}"), c, Vector3::zeros(), Vector3::z()), lens }
+        })
+        .collect()
 }
 
 /// Held-out viewpoints from the same hemisphere.

@@ -29,7 +29,7 @@ fn a_cubic_lattice_of_spacing_half_has_32_neighbours_within_radius_one() {
             }
         }
     }
-    let counts = metrics::counts_within(&lattice, &lattice, 1.0);
+    let counts = metrics::counts_within(&lattice, &lattice, 1.0, true);
     for (p, n) in lattice.iter().zip(&counts) {
         if p.amax() <= 1.0 {
             assert_eq!(*n, 32, "interior point {p:?}");
@@ -38,6 +38,10 @@ fn a_cubic_lattice_of_spacing_half_has_32_neighbours_within_radius_one() {
     // A corner of the lattice has only the octant inside: 3 + 3 + 1 + 3 = 10.
     let corner = lattice.iter().position(|p| *p == V3::repeat(-2.0)).unwrap();
     assert_eq!(counts[corner], 10);
+    // Two cameras at one spot are each other's neighbours; a sample point on a camera counts it.
+    let twins = [V3::zeros(), V3::zeros()];
+    assert_eq!(metrics::counts_within(&twins, &twins, 1.0, true), [1, 1]);
+    assert_eq!(metrics::counts_within(&[V3::zeros()], &twins, 1.0, false), [2]);
     // Nearest-neighbour spacing is the lattice's.
     assert!(metrics::nearest_spacing(&lattice).iter().all(|s| (s - 0.5).abs() < 1e-12));
 }
@@ -47,9 +51,9 @@ fn the_density_curve_counts_what_each_radius_holds() {
     let mut r = Rng::seed_from_u64(3);
     let cams: Vec<V3> = rigs::hemisphere(300, lens(), &mut r).iter().map(Camera::centre).collect();
     let radii = [0.25, 0.5, 1.0, 2.0, 8.0];
-    let curve = metrics::density_curve(&cams, &cams, &radii);
+    let curve = metrics::density_curve(&cams, &cams, &radii, true);
     for (r, mean) in radii.iter().zip(&curve) {
-        let counts = metrics::counts_within(&cams, &cams, *r);
+        let counts = metrics::counts_within(&cams, &cams, *r, true);
         assert!((mean - counts.iter().sum::<usize>() as f64 / 300.0).abs() < 1e-12, "radius {r}");
     }
     // A sphere wider than the hemisphere (diameter 8) holds every other camera.

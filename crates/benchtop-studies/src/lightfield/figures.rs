@@ -98,7 +98,7 @@ pub fn cameras_png(cameras: &[Camera], density: &[usize], frustum: f64, title: &
 }
 
 /// A histogram: `(lower edge, count)` bars of `width`.
-pub fn histogram_png(bins: &[(usize, usize)], width: usize, x_label: &str, title: &str, path: &Path) -> Result<(), String> {
+pub fn histogram_png(bins: &[(usize, usize)], width: usize, x_label: &str, title: &str, counted: &str, path: &Path) -> Result<(), String> {
     ensure_font();
     let root = BitMapBackend::new(path, (800, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(fail)?;
@@ -111,7 +111,7 @@ pub fn histogram_png(bins: &[(usize, usize)], width: usize, x_label: &str, title
         .y_label_area_size(56)
         .build_cartesian_2d(0.0..x_max, 0.0..y_max)
         .map_err(fail)?;
-    chart.configure_mesh().x_desc(x_label).y_desc("cameras").light_line_style(BLACK.mix(0.06)).draw().map_err(fail)?;
+    chart.configure_mesh().x_desc(x_label).y_desc(counted).light_line_style(BLACK.mix(0.06)).draw().map_err(fail)?;
     chart
         .draw_series(
             bins.iter().map(|(lo, n)| {

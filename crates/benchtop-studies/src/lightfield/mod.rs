@@ -80,7 +80,8 @@ pub enum DensityCentre {
 pub struct LightfieldParams {
     /// The camera layout.
     pub layout: Layout,
-    /// file only: the path of a transforms.json (NeRF / Instant-NGP format).
+    /// file only: the path of a transforms.json (NeRF / Instant-NGP format); a relative path is
+    /// taken from the working directory, so the app's chooser gives an absolute one.
     #[schemars(extend("format" = "path"))]
     pub pose_file: String,
     /// Views captured. Rig: cameras x stops (a multiple of rig_cameras); real poses: a seeded
@@ -194,6 +195,16 @@ const STREAM_TARGETS: u64 = 2;
 const STREAM_LAYOUT: u64 = 3;
 const STREAM_WALK: u64 = 4;
 const STREAM_POINTS: u64 = 5;
+const STREAM_REGION: u64 = 6;
+
+/// How densely the region a layout may place cameras in is sampled to build the scene around
+/// it (see [`Capture::region`]).
+const REGION_STOPS: usize = 101;
+const REGION_VIEWS: usize = 1000;
+
+/// Images kept for reuse across targets; past this the cache starts afresh, so memory stays
+/// bounded whatever `targets` x `ibr_views` is.
+const MAX_CACHED_IMAGES: usize = 256;
 
 use benchtop_data::rng;
 
@@ -201,6 +212,11 @@ use benchtop_data::rng;
 pub struct Capture {
     pub cameras: Vec<Camera>,
     pub targets: Vec<Camera>,
+    /// Where the layout may place cameras whatever their number (the rig's path densely, the
+    /// whole hemisphere, the grid's rectangle, the walk, every frame of a file): the scene is
+    /// built around this and the targets, so a seed's room is the same at every view count
+    /// and comparisons across view counts are paired.
+    pub region: Vec<Camera>,
     /// The real file's views before subsampling (for the log); the count for simulated ones.
     pub available: usize,
 }
@@ -211,20 +227,29 @@ pub fn capture(p: &LightfieldParams, seed: u64) -> Result<Capture, StudyError> {
     let (views, n_targets) = (p.views as usize, p.targets as usize);
     let mut targets_rng = rng(seed, STREAM_TARGETS);
     let mut layout_rng = rng(seed, STREAM_LAYOUT);
-    let (cameras, targets, available) = match p.layout {
+    let (cameras, targets, region, available) = match p.layout {
         Layout::DenseRig => {
             let stops = views / p.rig_cameras as usize;
-            let cams = rigs::dense_rig(p.rig_cameras as usize, stops, p.rig_radius, p.path, p.path_length, lens);
+            let rig = |stops| rigs::dense_rig(p.rig_cameras as usize, stops, p.rig_radius, p.path, p.path_length, lens);
             let t = rigs::dense_rig_targets(n_targets, p.rig_radius, p.path, p.path_length, lens, &mut targets_rng);
-            (cams, t, views)
+            (rig(stops), t, rig(REGION_STOPS), views)
         }
-        Layout::Hemisphere => {
-            (rigs::hemisphere(views, lens, &mut layout_rng), rigs::hemisphere_targets(n_targets, lens, &mut targets_rng), views)
-        }
-        Layout::ForwardGrid => (rigs::forward_grid(views, lens), rigs::forward_grid_targets(n_targets, lens, &mut targets_rng), views),
+        Layout::Hemisphere => (
+            rigs::hemisphere(views, lens, &mut layout_rng),
+            rigs::hemisphere_targets(n_targets, lens, &mut targets_rng),
+            rigs::hemisphere_shell(REGION_VIEWS, lens),
+            views,
+        ),
+        Layout::ForwardGrid => (
+            rigs::forward_grid(views, lens),
+            rigs::forward_grid_targets(n_targets, lens, &mut targets_rng),
+            rigs::forward_grid(REGION_VIEWS, lens),
+            views,
+        ),
         Layout::Handheld => {
             let walk = Walk::new(p.path_length, &mut rng(seed, STREAM_WALK));
-            (walk.frames(views, lens, &mut layout_rng), walk.targets(n_targets, lens, &mut targets_rng), views)
+            let region = walk.frames(REGION_VIEWS, lens, &mut rng(seed, STREAM_REGION));
+            (walk.frames(views, lens, &mut layout_rng), walk.targets(n_targets, lens, &mut targets_rng), region, views)
         }
         Layout::Lego | Layout::File => {
             let set: PoseSet = if p.layout == Layout::Lego {
@@ -235,6 +260,7 @@ pub fn capture(p: &LightfieldParams, seed: u64) -> Result<Capture, StudyError> {
             let lens = set.lens;
             let mut frames: Vec<Camera> = set.frames.into_iter().map(|pose| Camera { pose, lens }).collect();
             let available = frames.len();
+            let region = frames.clone();
             if n_targets >= available {
                 return Err(StudyError::InvalidParams(format!(
                     "targets ({n_targets}) must leave at least one of the file's {available} frames to capture"
@@ -246,10 +272,10 @@ pub fn capture(p: &LightfieldParams, seed: u64) -> Result<Capture, StudyError> {
             let mut rest = rest;
             rest.shuffle(&mut layout_rng);
             rest.truncate(views);
-            (rest, frames, available)
+            (rest, frames, region, available)
         }
     };
-    Ok(Capture { cameras, targets, available })
+    Ok(Capture { cameras, targets, region, available })
 }
 
 /// The point the cameras converge on, and how far they stand from it, when they do (an
@@ -336,10 +362,10 @@ impl Study for Lightfield {
 
         // Density as the paper defines it, its distribution and its curve over the radius.
         let centres: Vec<V3> = cap.cameras.iter().map(Camera::centre).collect();
-        let per_camera = metrics::counts_within(&centres, &centres, p.density_radius);
-        let mut keep_clear = centres.clone();
+        let per_camera = metrics::counts_within(&centres, &centres, p.density_radius, true);
+        let mut keep_clear: Vec<V3> = cap.region.iter().map(Camera::centre).collect();
         keep_clear.extend(cap.targets.iter().map(Camera::centre));
-        let focus = focus(&cap.cameras);
+        let focus = focus(&cap.region);
         let scene = render::Scene::generate(&keep_clear, focus, p.shapes as usize, &mut rng(seed, STREAM_SCENE));
         let mut points_rng = rng(seed, STREAM_POINTS);
         let points: Vec<V3> = (0..p.coverage_points)
@@ -351,7 +377,7 @@ impl Study for Lightfield {
             .collect();
         let density = match p.density_centre {
             DensityCentre::Cameras => per_camera.clone(),
-            DensityCentre::Volume => metrics::counts_within(&points, &centres, p.density_radius),
+            DensityCentre::Volume => metrics::counts_within(&points, &centres, p.density_radius, false),
         };
         let as_f64 = |v: &[usize]| v.iter().map(|x| *x as f64).collect::<Vec<f64>>();
         let d = as_f64(&density);
@@ -361,18 +387,18 @@ impl Study for Lightfield {
         summary.insert("density_max".into(), d.iter().copied().fold(f64::NEG_INFINITY, f64::max));
         let top = density.iter().copied().max().unwrap_or(0);
         let bin_width = top.div_ceil(30).max(1);
-        let bins = metrics::histogram(&density, bin_width);
-        for (lo, count) in &bins {
+        let hist = metrics::histogram(&density, bin_width);
+        for (lo, count) in &hist {
             ctx.log_metric("density_histogram", *lo as u64, *count as f64);
         }
         // The curve over the radius: steps are the radius in hundredths of the density radius.
         let pcts: Vec<u64> = (10..=300).step_by(10).collect();
         let radii: Vec<f64> = pcts.iter().map(|pct| p.density_radius * *pct as f64 / 100.0).collect();
-        let around = match p.density_centre {
-            DensityCentre::Cameras => &centres,
-            DensityCentre::Volume => &points,
+        let curve = match p.density_centre {
+            DensityCentre::Cameras => metrics::density_curve(&centres, &centres, &radii, true),
+            DensityCentre::Volume => metrics::density_curve(&points, &centres, &radii, false),
         };
-        for (pct, mean) in pcts.iter().zip(metrics::density_curve(around, &centres, &radii)) {
+        for (pct, mean) in pcts.iter().zip(curve) {
             ctx.log_metric("density_at_radius", *pct, mean);
         }
         let spacing = metrics::nearest_spacing(&centres);
@@ -392,14 +418,27 @@ impl Study for Lightfield {
 
         // Coverage of the volume (the procedural room's interior).
         let probes = metrics::probe_directions(1000);
-        let cover: Vec<metrics::PointCoverage> = points.iter().map(|q| metrics::coverage(q, &cap.cameras, &probes)).collect();
+        let mut cover: Vec<metrics::PointCoverage> = Vec::with_capacity(points.len());
+        for chunk in points.chunks(64) {
+            ctx.check_cancelled()?;
+            cover.extend(chunk.iter().map(|q| metrics::coverage(q, &cap.cameras, &probes)));
+        }
         let seen: Vec<&metrics::PointCoverage> = cover.iter().filter(|c| c.views > 0).collect();
         let share = |k: usize| cover.iter().filter(|c| c.views >= k).count() as f64 / cover.len().max(1) as f64;
         summary.insert("views_per_point".into(), metrics::mean(&cover.iter().map(|c| c.views as f64).collect::<Vec<_>>()));
         summary.insert("volume_seen".into(), share(1));
         summary.insert("volume_seen_twice".into(), share(2));
-        summary.insert("direction_coverage".into(), metrics::mean(&seen.iter().map(|c| c.bins_share).collect::<Vec<_>>()));
-        summary.insert("largest_gap_deg".into(), metrics::mean(&seen.iter().map(|c| c.gap_deg).collect::<Vec<_>>()));
+        // Over the points some camera sees; with none, nothing is covered: no bins, a 180 gap.
+        let (bins, gap) = if seen.is_empty() {
+            (0.0, 180.0)
+        } else {
+            (
+                metrics::mean(&seen.iter().map(|c| c.bins_share).collect::<Vec<_>>()),
+                metrics::mean(&seen.iter().map(|c| c.gap_deg).collect::<Vec<_>>()),
+            )
+        };
+        summary.insert("direction_coverage".into(), bins);
+        summary.insert("largest_gap_deg".into(), gap);
         ctx.progress(2, total);
         ctx.check_cancelled()?;
 
@@ -418,7 +457,11 @@ impl Study for Lightfield {
             figures::cameras_png(&cap.cameras, &per_camera, 0.02 * extent, &title, path)
         });
         figure("density_histogram.png", &|path| {
-            figures::histogram_png(&bins, bin_width, "views within the density radius", "Density per camera", path)
+            let (title, counted) = match p.density_centre {
+                DensityCentre::Cameras => ("Density per camera", "cameras"),
+                DensityCentre::Volume => ("Density per sample point of the volume", "sample points"),
+            };
+            figures::histogram_png(&hist, bin_width, "views within the density radius", title, counted, path)
         });
         figure("coverage.png", &|path| {
             let z = metrics::mean(&centres.iter().map(|c| c.z).collect::<Vec<_>>());
@@ -430,16 +473,24 @@ impl Study for Lightfield {
         // What density buys: held-out views synthesised from the captured ones.
         if !cap.targets.is_empty() {
             let (w, lens) = (p.image_width as usize, cap.cameras[0].lens);
-            let h = ((w as f64 / lens.aspect()).round() as usize).max(4);
+            // Square pixels; a file's extreme aspect is held to 1:4..4:1 so an image stays small.
+            let h = ((w as f64 / lens.aspect()).round() as usize).clamp(4.min(w), 4 * w);
             let mut sources: std::collections::HashMap<usize, render::Image> = std::collections::HashMap::new();
             let (mut psnrs, mut ssims, mut holes) = (Vec::new(), Vec::new(), Vec::new());
+            let mut rendered = 0usize;
             let mut shown = Vec::new();
             for (t, target) in cap.targets.iter().enumerate() {
                 ctx.check_cancelled()?;
                 let truth = render::render(&scene, target, w, h, 2);
                 let near = render::nearest_views(target, &cap.cameras, p.ibr_views as usize, 0.25 * extent);
+                if sources.len() + near.len() > MAX_CACHED_IMAGES {
+                    sources.clear();
+                }
                 for i in &near {
-                    sources.entry(*i).or_insert_with(|| render::render(&scene, &cap.cameras[*i], w, h, 2));
+                    if !sources.contains_key(i) {
+                        sources.insert(*i, render::render(&scene, &cap.cameras[*i], w, h, 2));
+                        rendered += 1;
+                    }
                 }
                 let pairs: Vec<(&Camera, &render::Image)> = near.iter().map(|i| (&cap.cameras[*i], &sources[i])).collect();
                 let synth = render::synthesise(target, &pairs, w, h);
@@ -458,13 +509,22 @@ impl Study for Lightfield {
             summary.insert("psnr".into(), metrics::mean(&psnrs));
             summary.insert("ssim".into(), metrics::mean(&ssims));
             summary.insert("holes".into(), metrics::mean(&holes));
-            summary.insert("rendered_views".into(), sources.len() as f64);
+            summary.insert("rendered_views".into(), rendered as f64);
             figure("views.png", &|path| {
                 let rows: Vec<Vec<&render::Image>> = shown.iter().map(|(a, b)| vec![a, b]).collect();
                 figures::views_png(&rows, (192 / w).max(1), path)
             });
         }
         ctx.progress(total, total);
+        // The store keeps finite values only: say which are left out and why.
+        for (k, v) in &summary {
+            if !v.is_finite() {
+                ctx.log_text(
+                    LogLevel::Warn,
+                    format!("{k} is undefined for this capture ({v}; e.g. a spacing needs two cameras) and is not recorded"),
+                );
+            }
+        }
         Ok(summary)
     }
 }

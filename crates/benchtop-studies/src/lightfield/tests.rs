@@ -124,7 +124,7 @@ fn gain(layout: Layout, sparse: u32, dense: u32) -> (f64, f64, f64) {
 
 /// The paper's premise, measured: denser capture gives better novel views. Over seeds 0-2
 /// (the doc's numbers are over 10, docs/studies/lightfield.md): the rig from 80 to 320 views
-/// gains +7.6 ± 0.7 dB, the hemisphere from 80 to 640 +2.5 ± 0.7; the margins here are under
+/// gains +7.9 ± 1.0 dB, the hemisphere from 80 to 640 +2.1 ± 0.5; the margins here are under
 /// half of those means and below their intervals' lower ends. Robust on any machine by its mechanism: no training, every
 /// number is f64 geometry and ray casting, so another CPU changes them by rounding only.
 #[test]
