@@ -25,6 +25,7 @@ mod tests {
         benchtop_store::RunQuery::export_all_to(dir)?;
         benchtop_store::RunPage::export_all_to(dir)?;
         benchtop_core::table::DiffRow::export_all_to(dir)?;
+        crate::commands::GroupPage::export_all_to(dir)?;
         RunDetail::export_all_to(dir)?;
         StatusEvent::export_all_to(dir)?;
         ProgressEvent::export_all_to(dir)?;

@@ -188,6 +188,24 @@ pub fn list_runs(app: State<'_, App>, query: RunQuery) -> Reply<RunPage> {
     app.store.run_page(&query).map_err(text)
 }
 
+/// The runs a query matches, grouped: by `by`, or by every swept parameter but the seed.
+#[derive(Serialize, TS)]
+pub struct GroupPage {
+    /// The fields grouped by (the defaults when none were asked for).
+    pub by: Vec<String>,
+    pub groups: Vec<benchtop_core::table::RunGroup>,
+}
+
+// async: runs off the main thread, so a large store never freezes the window.
+#[tauri::command(async)]
+pub fn group_runs(app: State<'_, App>, query: RunQuery, by: Option<Vec<String>>) -> Reply<GroupPage> {
+    let all = RunQuery { offset: 0, limit: 0, ..query };
+    let records = app.store.run_page(&all).map_err(text)?.rows;
+    let by: Vec<String> = by.unwrap_or_default().into_iter().map(|k| k.trim().to_owned()).filter(|k| !k.is_empty()).collect();
+    let by = if by.is_empty() { benchtop_core::table::default_group_keys(&records) } else { by };
+    Ok(GroupPage { groups: benchtop_core::table::group_runs(&records, &by), by })
+}
+
 #[tauri::command]
 pub fn update_run_notes(app: State<'_, App>, id: String, tags: Vec<String>, notes: String) -> Reply<RunRecord> {
     let id = parse_ids(&[id])?[0];

@@ -52,6 +52,7 @@ fn run() -> anyhow::Result<()> {
             commands::cancel_runs,
             commands::resume_runs,
             commands::list_runs,
+            commands::group_runs,
             commands::update_run_notes,
             commands::delete_runs,
             commands::run_detail,

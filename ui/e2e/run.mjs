@@ -122,6 +122,37 @@ try {
   );
   await shot('2-runs');
 
+  // Runs: the search box takes a query; a mistake is shown with its column.
+  const query = await browser.$('#run-query');
+  await query.setValue('method = erm AND seed IN (0, 1)');
+  await browser.waitUntil(
+    async () => {
+      const total = Number(await counts.getAttribute('data-total'));
+      return total > 0 && total < 18;
+    },
+    { timeout: 10_000, timeoutMsg: `the query did not narrow the runs: ${await counts.getText()}` },
+  );
+  await query.setValue('method <');
+  const queryError = await browser.$('#runs-error');
+  await queryError.waitForDisplayed({ timeout: 10_000 });
+  if (!/column 9/.test(await queryError.getText())) fail(`the query error has no column: ${await queryError.getText()}`);
+  // Emptied by keys, as a user would (a WebDriver clear sends no input event).
+  await query.click();
+  await browser.keys(['Control', 'a']);
+  await browser.keys('Backspace');
+  await browser.waitUntil(async () => (await counts.getAttribute('data-total')) === '18', { timeout: 10_000 });
+
+  // Runs: grouped by the swept parameters but the seed, one row per sweep point, each with
+  // its runs counted and its metrics as mean ± 95% CI.
+  await (await browser.$('#group-toggle')).click();
+  await (await browser.$('#run-groups')).waitForDisplayed({ timeout: 10_000 });
+  await browser.waitUntil(async () => (await browser.$$('#run-groups tr.group')).length > 1, { timeout: 10_000 });
+  const groupRows = await browser.$$('#run-groups tr.group');
+  if (groupRows.length >= 18) fail(`grouping left ${groupRows.length} rows of 18 runs`);
+  if (!/±/.test(await groupRows[0].getText())) fail(`a group row has no interval: ${await groupRows[0].getText()}`);
+  await shot('2b-groups');
+  await (await browser.$('#group-toggle')).click();
+
   // Compare: the study's default charts for the experiment, drawn.
   await (await browser.$('[data-screen="compare"]')).click();
   const chart = await browser.$('#default-charts figure img');

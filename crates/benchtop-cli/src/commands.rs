@@ -194,12 +194,44 @@ fn warn_unreadable(store: &Store) {
     eprintln!("  (`benchtop delete ID` removes one; nothing else in the store is affected)");
 }
 
+/// Keep the runs matching `--where` (all without one). The query is checked before anything
+/// is read; a field none of `records` has is an error at its column, not an empty answer.
+fn filter_where(records: Vec<RunRecord>, query: Option<&str>) -> Result<Vec<RunRecord>> {
+    let Some(text) = query else { return Ok(records) };
+    let parsed = benchtop_core::Query::parse(text).map_err(|e| anyhow::anyhow!("--where: {e}"))?;
+    if let Some(e) = parsed.unknown_field(&records) {
+        bail!("--where: {e}");
+    }
+    Ok(records.into_iter().filter(|r| parsed.matches(r)).collect())
+}
+
 /// `benchtop runs`.
-pub fn runs(store_dir: Option<&Path>, experiment: Option<String>, status: Option<&str>, json: bool) -> Result<ExitCode> {
+pub fn runs(
+    store_dir: Option<&Path>,
+    experiment: Option<String>,
+    status: Option<&str>,
+    query: Option<&str>,
+    group_by: Option<&str>,
+    json: bool,
+) -> Result<ExitCode> {
     let status = status.map(str::parse::<RunStatus>).transpose().map_err(anyhow::Error::msg)?;
+    if let Some(q) = query {
+        benchtop_core::Query::parse(q).map_err(|e| anyhow::anyhow!("--where: {e}"))?;
+    }
     let store = open_store(store_dir)?;
-    let records = store.runs(&RunFilter { experiment, status, ..RunFilter::default() })?;
+    let records = filter_where(store.runs(&RunFilter { experiment, status, ..RunFilter::default() })?, query)?;
     warn_unreadable(&store);
+    if let Some(fields) = group_by {
+        let keys: Vec<String> = fields.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect();
+        let keys = if keys.is_empty() { benchtop_core::table::default_group_keys(&records) } else { keys };
+        let groups = benchtop_core::table::group_runs(&records, &keys);
+        if json {
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "by": keys, "groups": groups }))?);
+        } else {
+            print::run_groups(&keys, &groups);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&records)?);
     } else {
@@ -279,15 +311,25 @@ pub enum Table {
 }
 
 /// `benchtop export`.
-pub fn export(store_dir: Option<&Path>, experiment: Option<String>, format: Table, out: Option<&Path>) -> Result<ExitCode> {
+pub fn export(
+    store_dir: Option<&Path>,
+    experiment: Option<String>,
+    query: Option<&str>,
+    format: Table,
+    out: Option<&Path>,
+) -> Result<ExitCode> {
     let store = open_store(store_dir)?;
-    let records = store.runs(&RunFilter { experiment: experiment.clone(), ..RunFilter::default() })?;
+    let all = store.runs(&RunFilter { experiment: experiment.clone(), ..RunFilter::default() })?;
     warn_unreadable(&store);
-    if records.is_empty() {
+    if all.is_empty() {
         match experiment {
             Some(e) => bail!("no runs of experiment `{e}` in the store at {}", store.path().display()),
             None => bail!("the store at {} has no runs", store.path().display()),
         }
+    }
+    let records = filter_where(all, query)?;
+    if records.is_empty() {
+        bail!("no runs match --where `{}`", query.unwrap_or_default());
     }
     match (format, out) {
         (Table::Parquet, None) => bail!("Parquet is binary: give --out FILE.parquet"),
@@ -310,30 +352,41 @@ pub fn export(store_dir: Option<&Path>, experiment: Option<String>, format: Tabl
     Ok(ExitCode::SUCCESS)
 }
 
-/// The runs of an experiment, or the named runs: never empty.
-fn select_runs(store: &Store, experiment: Option<&str>, runs: &[String]) -> Result<Vec<RunRecord>> {
-    let records = match experiment {
-        Some(exp) => {
+/// The runs of an experiment, or the named runs, or (with only a query) every run, kept by
+/// `--where` when given: never empty.
+fn select_runs(store: &Store, experiment: Option<&str>, runs: &[String], query: Option<&str>) -> Result<Vec<RunRecord>> {
+    let records = match (experiment, runs.is_empty(), query) {
+        (Some(exp), _, _) => {
             let records = store.runs(&RunFilter { experiment: Some(exp.to_owned()), ..RunFilter::default() })?;
             warn_unreadable(store);
             records
         }
-        None => runs.iter().map(|r| store.find_run(r)).collect::<Result<_, _>>()?,
+        (None, false, _) => runs.iter().map(|r| store.find_run(r)).collect::<Result<_, _>>()?,
+        (None, true, Some(_)) => {
+            let records = store.runs(&RunFilter::default())?;
+            warn_unreadable(store);
+            records
+        }
+        (None, true, None) => bail!("name an --experiment, some runs or a --where query"),
     };
     if records.is_empty() {
         match experiment {
             Some(exp) => bail!("no runs of experiment `{exp}` in the store at {}", store.path().display()),
-            None => bail!("name an --experiment or some runs"),
+            None => bail!("the store at {} has no runs", store.path().display()),
         }
+    }
+    let records = filter_where(records, query)?;
+    if records.is_empty() {
+        bail!("no runs match --where `{}`", query.unwrap_or_default());
     }
     Ok(records)
 }
 
 /// `benchtop report`: the study's default charts, the summary table, parameters, provenance.
-pub fn report(store_dir: Option<&Path>, experiment: Option<&str>, runs: &[String], out: &Path) -> Result<ExitCode> {
+pub fn report(store_dir: Option<&Path>, experiment: Option<&str>, runs: &[String], query: Option<&str>, out: &Path) -> Result<ExitCode> {
     ReportFormat::from_path(out)?;
     let store = open_store(store_dir)?;
-    let records = select_runs(&store, experiment, runs)?;
+    let records = select_runs(&store, experiment, runs, query)?;
     let charts = benchtop_studies::registry().default_charts(records.iter().map(|r| r.study.as_str()));
     let title = match experiment {
         Some(e) => e.to_owned(),
@@ -354,6 +407,7 @@ pub fn compare(
     experiment: &str,
     mut spec: ChartSpec,
     filters: &[String],
+    query: Option<&str>,
     out: &Path,
     dpi: u32,
 ) -> Result<ExitCode> {
@@ -367,7 +421,7 @@ pub fn compare(
         spec.filters.insert(k.to_owned(), value);
     }
     let store = open_store(store_dir)?;
-    let records = select_runs(&store, Some(experiment), &[])?;
+    let records = select_runs(&store, Some(experiment), &[], query)?;
     let chart = benchtop_charts::prepare(&spec, &records, Some(&store))?;
     match out.extension().and_then(|e| e.to_str()) {
         Some("svg") => {

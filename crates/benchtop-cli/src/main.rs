@@ -47,6 +47,15 @@ enum Command {
         /// queued, running, done, failed, cancelled or interrupted.
         #[arg(long)]
         status: Option<String>,
+        /// One row per group of runs with n and mean ± 95% CI of each metric: by these fields
+        /// (comma-separated, e.g. method,lr), or with no value by every swept parameter but
+        /// the seed.
+        #[arg(long, value_name = "FIELDS", num_args = 0..=1, default_missing_value = "")]
+        group_by: Option<String>,
+        /// Keep only the runs matching a query, e.g. 'lr < 0.01 AND method IN (erm, irm)' (the
+        /// README's "Queries" says the fields, operators and logic).
+        #[arg(long = "where", value_name = "QUERY")]
+        where_: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -89,6 +98,10 @@ enum Command {
     Export {
         #[arg(long)]
         experiment: Option<String>,
+        /// Keep only the runs matching a query, e.g. 'lr < 0.01 AND method IN (erm, irm)' (the
+        /// README's "Queries" says the fields, operators and logic).
+        #[arg(long = "where", value_name = "QUERY")]
+        where_: Option<String>,
         #[arg(long, value_enum, default_value = "csv")]
         format: ExportFormat,
         /// The file to write [default: standard output; Parquet needs a file].
@@ -102,6 +115,10 @@ enum Command {
         experiment: Option<String>,
         /// Or on these runs (ids or unique prefixes).
         runs: Vec<String>,
+        /// Keep only the runs matching a query, e.g. 'lr < 0.01 AND method IN (erm, irm)' (the
+        /// README's "Queries" says the fields, operators and logic).
+        #[arg(long = "where", value_name = "QUERY")]
+        where_: Option<String>,
         #[arg(long)]
         out: PathBuf,
     },
@@ -123,6 +140,11 @@ enum Command {
         /// Keep only runs with this parameter value (repeatable), e.g. --filter n_envs=6.
         #[arg(long = "filter", value_name = "KEY=VALUE")]
         filters: Vec<String>,
+        /// Keep only the runs matching a query, e.g. 'lr < 0.01 AND method IN (erm, irm)' (the
+        /// README's "Queries" says the fields, operators and logic).
+        #[arg(long = "where", value_name = "QUERY")]
+        where_: Option<String>,
+
         /// Scatter: which way is better on both axes (draws the Pareto front).
         #[arg(long, value_enum)]
         better: Option<BetterArg>,
@@ -169,21 +191,23 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run { files, jobs, sets } => commands::run(store, &files, jobs, &sets),
         Command::Studies { name, json } => commands::studies(name.as_deref(), json),
-        Command::Runs { experiment, status, json } => commands::runs(store, experiment, status.as_deref(), json),
+        Command::Runs { experiment, status, group_by, where_, json } => {
+            commands::runs(store, experiment, status.as_deref(), where_.as_deref(), group_by.as_deref(), json)
+        }
         Command::Show { run, json } => commands::show(store, &run, json),
         Command::Resume { runs, experiment, jobs } => commands::resume(store, &runs, experiment.as_deref(), jobs),
         Command::Diff { runs, all } => commands::diff(store, &runs, all),
         Command::Delete { run, experiment } => commands::delete(store, run.as_deref(), experiment.as_deref()),
-        Command::Export { experiment, format, out } => {
+        Command::Export { experiment, where_, format, out } => {
             let format = match format {
                 ExportFormat::Csv => commands::Table::Csv,
                 ExportFormat::Json => commands::Table::Json,
                 ExportFormat::Parquet => commands::Table::Parquet,
             };
-            commands::export(store, experiment, format, out.as_deref())
+            commands::export(store, experiment, where_.as_deref(), format, out.as_deref())
         }
-        Command::Report { experiment, runs, out } => commands::report(store, experiment.as_deref(), &runs, &out),
-        Command::Compare { experiment, y, x, group, kind, filters, better, out, dpi } => {
+        Command::Report { experiment, runs, where_, out } => commands::report(store, experiment.as_deref(), &runs, where_.as_deref(), &out),
+        Command::Compare { experiment, y, x, group, kind, filters, where_, better, out, dpi } => {
             let kind = match kind {
                 Kind::Curves => ChartKind::Curves,
                 Kind::MetricVsParam => ChartKind::MetricVsParam,
@@ -198,7 +222,7 @@ fn main() -> ExitCode {
                 BetterArg::Higher => Better::Higher,
                 BetterArg::Lower => Better::Lower,
             });
-            commands::compare(store, &experiment, spec, &filters, &out, dpi)
+            commands::compare(store, &experiment, spec, &filters, where_.as_deref(), &out, dpi)
         }
     };
     match result {

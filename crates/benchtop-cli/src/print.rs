@@ -115,6 +115,39 @@ pub fn run_list(records: &[RunRecord]) {
     println!("{t}\n{} runs", records.len());
 }
 
+/// One row per group: its key, how many runs (and how many done), each metric's mean ± 95% CI.
+pub fn run_groups(keys: &[String], groups: &[benchtop_core::table::RunGroup]) {
+    if groups.is_empty() {
+        println!("no runs");
+        return;
+    }
+    let metrics: Vec<String> =
+        groups.iter().flat_map(|g| g.metrics.keys().cloned()).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let mut header: Vec<String> = if keys.is_empty() { vec!["(all runs)".into()] } else { keys.to_vec() };
+    header.push("runs (done)".into());
+    header.extend(metrics.iter().cloned());
+    let mut t = table(header);
+    for g in groups {
+        let mut row: Vec<String> = g
+            .key
+            .iter()
+            .map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "-".into(),
+                other => other.to_string(),
+            })
+            .collect();
+        if keys.is_empty() {
+            row.push(String::new());
+        }
+        row.push(format!("{} ({})", g.runs.len(), g.done));
+        row.extend(metrics.iter().map(|m| g.metrics.get(m).map(|a| a.display(4)).unwrap_or_default()));
+        t.add_row(row);
+    }
+    let runs: usize = groups.iter().map(|g| g.runs.len()).sum();
+    println!("{t}\n{} groups of {runs} runs; metrics over the done runs, mean ± 95% CI", groups.len());
+}
+
 pub fn run_detail(r: &RunRecord, series: &[(String, Vec<(u64, f64)>)], logs: &[LogLine], artifacts: &[Artifact]) {
     let p = &r.provenance;
     println!("run         {}", r.id);

@@ -360,3 +360,53 @@ fn diff_shows_only_what_differs_unless_asked_for_all() {
     assert!(all.contains("param.samples_per_env") && all.contains("* seed"), "{all}");
     assert!(!run(&store, &["diff", &a]).status.success(), "one run is not a comparison");
 }
+
+#[test]
+fn where_queries_select_runs_for_listing_export_and_report_and_point_at_mistakes() {
+    let (dir, store, _exp) = stored("q", 2, 20);
+    let json = |args: &[&str]| -> Vec<Value> {
+        let out = run(&store, args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
+    };
+    let erm = json(&["runs", "--json", "--where", "method = erm"]);
+    assert_eq!(erm.len(), 2);
+    assert!(erm.iter().all(|r| r["method"] == "erm"));
+    let picked = json(&["runs", "--json", "--where", "(method = isr_mean AND seed = 1) OR NOT seed IN (0, 1)"]);
+    assert_eq!(picked.len(), 1);
+    assert_eq!((picked[0]["method"].as_str(), picked[0]["seed"].as_u64()), (Some("isr_mean"), Some(1)));
+    // A metric comparison, and the same selection exported.
+    let good = json(&["runs", "--json", "--where", "metric.test_error BETWEEN 0 AND 1 AND status = done"]);
+    assert_eq!(good.len(), 4);
+    let csv = text(&run(&store, &["export", "--where", "seed = 0"]).stdout);
+    assert_eq!(csv.lines().count(), 3, "a header and the two seed-0 runs: {csv}");
+    let report = dir.path().join("r.md");
+    let out = run(&store, &["report", "--where", "method = erm", "--out", report.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::fs::read_to_string(&report).unwrap().contains("2 selected runs"));
+    // Mistakes: one line each, with the column, and a non-zero exit.
+    for (query, want) in
+        [("seed <", "--where: column 7: expected a value after the operator"), ("lrr > 2", "--where: column 1: no run has a field `lrr`")]
+    {
+        let out = run(&store, &["runs", "--where", query]);
+        assert!(!out.status.success());
+        let err = text(&out.stderr);
+        assert!(err.contains(want) && err.trim().lines().count() == 1, "{query}: {err}");
+    }
+    let out = run(&store, &["export", "--where", "seed = 7"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("no runs match"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn group_by_gives_one_row_per_sweep_point_with_intervals() {
+    let (_dir, store, _exp) = stored("g", 3, 20);
+    let out = run(&store, &["runs", "--group-by"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("2 groups of 6 runs") && shown.contains("3 (3)") && shown.contains(" ± "), "{shown}");
+    let out = run(&store, &["runs", "--json", "--group-by", "seed", "--where", "method = erm"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["by"], serde_json::json!(["seed"]));
+    assert_eq!(v["groups"].as_array().unwrap().len(), 3, "three seeds of erm");
+    assert_eq!(v["groups"][0]["metrics"]["test_error"]["n"], 1);
+}

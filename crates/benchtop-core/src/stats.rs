@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// A metric summarised over runs (usually the seeds of one sweep point).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Aggregate {
+    #[ts(type = "number")]
     pub n: usize,
     pub mean: f64,
     /// Sample standard deviation; `None` for a single value.

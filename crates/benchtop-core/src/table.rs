@@ -86,6 +86,59 @@ pub fn summarise_points(records: &[RunRecord]) -> Vec<PointSummary> {
         .collect()
 }
 
+/// Runs that share values of some fields (usually every swept parameter but the seed), with
+/// each summary metric aggregated over the group's finished runs.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, ts_rs::TS)]
+pub struct RunGroup {
+    /// The grouping fields' values, in the order asked; `Null` where the runs lack one.
+    pub key: Vec<Value>,
+    /// The group's runs, in the order given.
+    pub runs: Vec<crate::RunId>,
+    /// Runs that finished `done`: the ones the metrics aggregate.
+    pub done: usize,
+    /// n, mean and 95% interval of each summary metric over the done runs.
+    pub metrics: BTreeMap<String, Aggregate>,
+}
+
+/// The fields to group by when none are named: every parameter the runs were swept over but
+/// the seed, after the experiment when there is more than one.
+pub fn default_group_keys(records: &[RunRecord]) -> Vec<String> {
+    let mut keys: Vec<String> = records.iter().flat_map(|r| r.sweep_point.keys().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
+    keys.retain(|k| k != "seed");
+    if records.iter().map(|r| &r.experiment).collect::<BTreeSet<_>>().len() > 1 {
+        keys.insert(0, "experiment".into());
+    }
+    keys
+}
+
+/// Group `records` by the values of `by` (query fields: `method`, `param.lr` or `lr`, ...),
+/// groups in the order they first appear, and aggregate each group's done runs.
+pub fn group_runs(records: &[RunRecord], by: &[String]) -> Vec<RunGroup> {
+    let mut groups: Vec<(Vec<Value>, Vec<&RunRecord>)> = Vec::new();
+    for r in records {
+        let key: Vec<Value> = by.iter().map(|f| crate::query::field(r, f).unwrap_or(Value::Null)).collect();
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, members)) => members.push(r),
+            None => groups.push((key, vec![r])),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(key, members)| {
+            let done: Vec<&&RunRecord> = members.iter().filter(|r| r.status == crate::RunStatus::Done).collect();
+            let names: BTreeSet<&String> = done.iter().flat_map(|r| r.summary.keys()).collect();
+            let metrics = names
+                .into_iter()
+                .filter_map(|name| {
+                    let values: Vec<f64> = done.iter().filter_map(|r| r.summary.get(name).copied()).collect();
+                    Aggregate::of(&values).map(|a| (name.clone(), a))
+                })
+                .collect();
+            RunGroup { key, runs: members.iter().map(|r| r.id).collect(), done: done.len(), metrics }
+        })
+        .collect()
+}
+
 /// One field of [`diff_runs`]: its value in each run, and whether they differ.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, ts_rs::TS)]
 pub struct DiffRow {
@@ -188,6 +241,35 @@ mod tests {
             r.summary.insert("test_error".into(), e);
         }
         r
+    }
+
+    #[test]
+    fn groups_aggregate_the_done_runs_of_each_key_and_default_to_the_swept_params() {
+        let mut runs = vec![
+            rec(2, 0, Some(0.5), RunStatus::Done),
+            rec(2, 1, Some(0.7), RunStatus::Done),
+            rec(3, 0, Some(0.1), RunStatus::Done),
+            rec(3, 1, None, RunStatus::Failed),
+        ];
+        for r in &mut runs {
+            r.sweep_point.insert("seed".into(), Value::from(r.seed));
+        }
+        assert_eq!(default_group_keys(&runs), ["n_envs"]);
+        let groups = group_runs(&runs, &default_group_keys(&runs));
+        assert_eq!(groups.len(), 2);
+        assert_eq!((groups[0].key.clone(), groups[0].runs.len(), groups[0].done), (vec![Value::from(2)], 2, 2));
+        let a = groups[0].metrics["test_error"];
+        assert!((a.mean - 0.6).abs() < 1e-12 && a.n == 2 && a.ci95.is_some());
+        assert_eq!(
+            (groups[1].runs.len(), groups[1].done, groups[1].metrics["test_error"].n),
+            (2, 1, 1),
+            "the failed run counts, not its metrics"
+        );
+        // Any query field groups; a field the runs lack is one Null group.
+        assert_eq!(group_runs(&runs, &["status".into()]).len(), 2);
+        assert_eq!(group_runs(&runs, &["param.missing".into()])[0].key, [Value::Null]);
+        runs[0].experiment = "other".into();
+        assert_eq!(default_group_keys(&runs), ["experiment", "n_envs"]);
     }
 
     #[test]

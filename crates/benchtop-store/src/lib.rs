@@ -51,6 +51,8 @@ pub enum StoreError {
     Artifacts { path: PathBuf, source: std::io::Error },
     #[error("no data directory for this user; set {STORE_ENV} or pass --store DIR")]
     NoDataDir,
+    #[error("query: {0}")]
+    Query(benchtop_core::QueryError),
 }
 
 type Result<T> = std::result::Result<T, StoreError>;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ts_rs::TS;
 
-use crate::{Result, RunFilter, Store};
+use crate::{Result, RunFilter, Store, StoreError};
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
 #[serde(default)]
@@ -16,8 +16,9 @@ pub struct RunQuery {
     pub experiment: Option<String>,
     pub study: Option<String>,
     pub status: Option<RunStatus>,
-    /// Words that must all appear (case-insensitive) in the run's id, experiment, study,
-    /// method, status, tags, notes or parameter values.
+    /// A query in the run query language (`benchtop_core::query`): comparisons on fields,
+    /// AND / OR / NOT, IN, BETWEEN; plain words must all appear (case-insensitive) in the
+    /// run's id, experiment, study, method, status, tags, notes or parameter values.
     pub text: String,
     /// Per-column filters: the column's shown value must contain this text.
     pub columns: Vec<(String, String)>,
@@ -91,41 +92,25 @@ fn compare(a: &Value, b: &Value) -> Ordering {
     }
 }
 
-fn matches_text(r: &RunRecord, words: &[String]) -> bool {
-    if words.is_empty() {
-        return true;
-    }
-    let mut hay = format!(
-        "{} {} {} {} {} {} {}",
-        r.id,
-        r.experiment,
-        r.study,
-        r.method.as_deref().unwrap_or(""),
-        r.status,
-        r.tags.join(" "),
-        r.notes
-    );
-    for v in r.params.values() {
-        hay.push(' ');
-        hay.push_str(&shown(v));
-    }
-    let hay = hay.to_lowercase();
-    words.iter().all(|w| hay.contains(w.as_str()))
-}
-
 impl Store {
     /// One page of the runs matching `query`, sorted as asked.
     pub fn run_page(&self, query: &RunQuery) -> Result<RunPage> {
         let filter = RunFilter { experiment: query.experiment.clone(), study: query.study.clone(), status: None };
-        let words: Vec<String> = query.text.split_whitespace().map(str::to_lowercase).collect();
+        let parsed = benchtop_core::Query::parse(&query.text).map_err(StoreError::Query)?;
         let columns: Vec<(String, String)> =
             query.columns.iter().filter(|(_, t)| !t.trim().is_empty()).map(|(c, t)| (c.clone(), t.trim().to_lowercase())).collect();
         let mut rows: Vec<RunRecord> = self
             .runs(&filter)?
             .into_iter()
-            .filter(|r| matches_text(r, &words))
+            .filter(|r| parsed.matches(r))
             .filter(|r| columns.iter().all(|(c, t)| shown(&cell(r, c)).to_lowercase().contains(t.as_str())))
             .collect();
+        // A field no run of the table has is a typo, not an empty answer.
+        if rows.is_empty()
+            && let Some(e) = parsed.unknown_field(&self.runs(&filter)?)
+        {
+            return Err(StoreError::Query(e));
+        }
         let mut by_status = std::collections::BTreeMap::new();
         for r in &rows {
             *by_status.entry(r.status).or_insert(0) += 1;

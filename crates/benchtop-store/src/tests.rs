@@ -210,6 +210,28 @@ fn a_run_page_filters_sorts_and_pages() {
 }
 
 #[test]
+fn the_search_text_is_a_query_and_its_mistakes_carry_a_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut records: Vec<RunRecord> = (0..6).map(|seed| record("demo", seed)).collect();
+    for (i, r) in records.iter_mut().enumerate() {
+        r.summary.insert("test_error".into(), i as f64 / 10.0);
+    }
+    store.create_runs(&records).unwrap();
+    let seeds = |q: &str| -> Vec<u64> {
+        store.run_page(&RunQuery { text: q.into(), ..RunQuery::default() }).unwrap().rows.iter().map(|r| r.seed).collect()
+    };
+    assert_eq!(seeds("test_error < 0.25"), [0, 1, 2]);
+    assert_eq!(seeds("seed IN (1, 4) OR test_error >= 0.5"), [1, 4, 5]);
+    assert_eq!(seeds("NOT seed BETWEEN 1 AND 4"), [0, 5]);
+    assert_eq!(seeds("demo"), [0, 1, 2, 3, 4, 5], "a bare word still searches everywhere");
+    let err = store.run_page(&RunQuery { text: "seed >".into(), ..RunQuery::default() }).unwrap_err().to_string();
+    assert!(err.starts_with("query: column 7: "), "{err}");
+    let err = store.run_page(&RunQuery { text: "tset_error < 1".into(), ..RunQuery::default() }).unwrap_err().to_string();
+    assert!(err.contains("column 1") && err.contains("`tset_error`"), "{err}");
+}
+
+#[test]
 fn concurrent_updates_of_one_run_lose_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());

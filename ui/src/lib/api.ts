@@ -15,6 +15,7 @@ import type { DiffRow } from './bindings/DiffRow';
 import type { ErrorView } from './bindings/ErrorView';
 import type { ExperimentDoc } from './bindings/ExperimentDoc';
 import type { ExperimentEntry } from './bindings/ExperimentEntry';
+import type { GroupPage } from './bindings/GroupPage';
 import type { Info } from './bindings/Info';
 import type { LogLevel } from './bindings/LogLevel';
 import type { LogLine } from './bindings/LogLine';
@@ -46,6 +47,7 @@ export type {
   ErrorView,
   ExperimentDoc,
   ExperimentEntry,
+  GroupPage,
   Info,
   LogLevel,
   LogLine,
@@ -92,6 +94,7 @@ export const api = {
   cancelRuns: (ids: string[]) => invoke<void>('cancel_runs', { ids }),
   resumeRuns: (ids: string[]) => invoke<string[]>('resume_runs', { ids }),
   listRuns: (query: Partial<RunQuery>) => invoke<RunPage>('list_runs', { query }),
+  groupRuns: (query: Partial<RunQuery>, by: string[]) => invoke<GroupPage>('group_runs', { query, by }),
   updateRunNotes: (id: string, tags: string[], notes: string) => invoke<RunRecord>('update_run_notes', { id, tags, notes }),
   deleteRuns: (ids: string[]) => invoke<number>('delete_runs', { ids }),
   runDetail: (id: string) => invoke<RunDetail>('run_detail', { id }),

@@ -3,8 +3,9 @@ import type { RunStatus } from "./RunStatus";
 
 export type RunQuery = { experiment: string | null, study: string | null, status: RunStatus | null, 
 /**
- * Words that must all appear (case-insensitive) in the run's id, experiment, study,
- * method, status, tags, notes or parameter values.
+ * A query in the run query language (`benchtop_core::query`): comparisons on fields,
+ * AND / OR / NOT, IN, BETWEEN; plain words must all appear (case-insensitive) in the
+ * run's id, experiment, study, method, status, tags, notes or parameter values.
  */
 text: string, 
 /**
