@@ -21,6 +21,8 @@ use chrono::Utc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+pub mod system;
+
 /// How many writes the writer gathers before it applies them, at most.
 const BATCH_POINTS: usize = 4096;
 /// How long a write may wait in the writer before it is applied, at most.
@@ -91,6 +93,8 @@ pub struct Runner {
     /// launch that held it before skips it; entries leave when their run ends.
     owners: Arc<Mutex<HashMap<RunId, Owner>>>,
     launches: std::sync::atomic::AtomicU64,
+    /// How often to sample the process's CPU and memory into each running run; `None`: off.
+    system: Option<Duration>,
 }
 
 struct Owner {
@@ -99,9 +103,17 @@ struct Owner {
 }
 
 impl Runner {
-    /// A runner with at most `jobs` runs at a time (at least one).
+    /// A runner with at most `jobs` runs at a time (at least one), sampling system metrics
+    /// unless `BENCHTOP_SYSTEM_METRICS=0` (see [`system`]).
     pub fn new(store: Arc<Store>, registry: Registry, jobs: usize) -> Self {
-        Runner { store, registry, jobs: jobs.max(1), owners: Arc::default(), launches: Default::default() }
+        Runner { store, registry, jobs: jobs.max(1), owners: Arc::default(), launches: Default::default(), system: system::from_env() }
+    }
+
+    /// Sample the process's CPU use and memory into each running run every `every`, or not
+    /// at all with `None` (builder style).
+    pub fn with_system_metrics(mut self, every: Option<Duration>) -> Self {
+        self.system = every;
+        self
     }
 
     fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<RunId, Owner>> {
@@ -182,6 +194,12 @@ impl Runner {
                 owners.insert(*id, Owner { launch, flag: cancel.flag(*id) });
             }
         }
+        let active = system::Active::default();
+        let sampling = Arc::new(AtomicBool::new(false));
+        let sampler = self.system.map(|every| {
+            let (active, tx, stop) = (active.clone(), tx.clone(), sampling.clone());
+            std::thread::spawn(move || system::sample(active, tx, every, stop))
+        });
         let permits = Arc::new(Semaphore::new(self.jobs));
         let mut running = JoinSet::new();
         for id in runs {
@@ -196,16 +214,21 @@ impl Runner {
                 continue;
             }
             let (store, registry, tx, flag) = (self.store.clone(), self.registry.clone(), tx.clone(), cancel.flag(id));
-            let owners = self.owners.clone();
+            let (owners, active) = (self.owners.clone(), active.clone());
             running.spawn_blocking(move || {
                 let _permit = permit;
                 if owned(&owners, id, launch) {
-                    run_one(&store, &registry, id, tx, flag);
+                    run_one(&store, &registry, id, tx, flag, &active);
                     release(&owners, id, launch);
                 }
             });
         }
         while running.join_next().await.is_some() {}
+        // The sampler holds a sender too: stop it before the writer can see the end.
+        sampling.store(true, Ordering::Relaxed);
+        if let Some(sampler) = sampler {
+            let _ = sampler.join();
+        }
         drop(tx);
         writer.join().unwrap_or_else(|_| Outcome { store_errors: vec!["the store writer thread panicked".into()], ..Outcome::default() })
     }
@@ -224,7 +247,7 @@ fn release(owners: &Mutex<HashMap<RunId, Owner>>, id: RunId, launch: u64) {
     }
 }
 
-fn run_one(store: &Store, registry: &Registry, id: RunId, tx: Sender<RunEvent>, cancelled: Arc<AtomicBool>) {
+fn run_one(store: &Store, registry: &Registry, id: RunId, tx: Sender<RunEvent>, cancelled: Arc<AtomicBool>, active: &system::Active) {
     let record = match store.run(id) {
         Ok(r) => r,
         // Deleted while it waited in the queue: nothing left to run or to record.
@@ -243,10 +266,13 @@ fn run_one(store: &Store, registry: &Registry, id: RunId, tx: Sender<RunEvent>, 
         let ctx = RunContext::new(id, record.seed, record.backend, store.artifacts_dir(id), tx.clone(), cancelled)
             .with_cache(benchtop_core::ArtifactCache::new(store.path().join("cache")));
         let _ = tx.send(RunEvent::Started { run: id, compute: registry.compute(record.backend) });
+        active.start(id);
         // A panicking study fails its own run, not the whole launch.
         std::panic::catch_unwind(AssertUnwindSafe(|| study.run_json(&ctx, &record.params)))
             .unwrap_or_else(|panic| Err(StudyError::Failed(format!("the study panicked: {}", panic_text(&panic)))))
     });
+    // No system sample of this run may follow its end in the channel.
+    active.end(id);
     let _ = tx.send(finished(id, result));
 }
 

@@ -97,7 +97,9 @@ fn runner(dir: &Path, jobs: usize) -> (Runner, Arc<Store>, Arc<AtomicUsize>) {
         threads: 3,
         gpu: None,
     });
-    (Runner::new(store.clone(), registry, jobs), store, most)
+    // System metrics stay off here except where a test turns them on: their series would
+    // change what the other tests count.
+    (Runner::new(store.clone(), registry, jobs).with_system_metrics(None), store, most)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,4 +256,33 @@ async fn runs_cancelled_or_deleted_while_queued_never_start() {
 fn git_commit_is_none_outside_a_repository() {
     let dir = tempfile::tempdir().unwrap();
     assert_eq!(git_commit(&dir.path().join("x.toml")), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_metrics_are_sampled_into_running_runs_and_stop_at_their_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runner, store, _) = runner(dir.path(), 2);
+    let runner = runner.with_system_metrics(Some(Duration::from_millis(400)));
+    let records = runner.enqueue(&[plan("spin", 0), plan("spin", 1)]).unwrap();
+    let ids: Vec<RunId> = records.iter().map(|r| r.id).collect();
+    let cancel = Cancel::new();
+    let stopper = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(2300)).await;
+        stopper.cancel_all();
+    });
+    runner.execute(ids.clone(), cancel, |_| {}).await;
+    if system::read().is_none() {
+        return; // no /proc here: nothing is sampled, by design
+    }
+    for id in &ids {
+        let rss = store.series(*id, "system_rss_mib").unwrap();
+        assert!(rss.len() >= 2, "samples about every 0.4 s for 2.3 s, one per elapsed second kept: {rss:?}");
+        assert!(rss.iter().all(|(_, v)| *v > 1.0));
+        let cpu = store.series(*id, "system_cpu_percent").unwrap();
+        assert!(!cpu.is_empty() && cpu.iter().all(|(_, v)| v.is_finite() && *v >= 0.0), "{cpu:?}");
+        let runs = store.series(*id, "system_runs").unwrap();
+        assert!(runs.iter().all(|(_, v)| *v >= 1.0 && *v <= 2.0), "{runs:?}");
+        assert_eq!(store.run(*id).unwrap().status, RunStatus::Cancelled);
+    }
 }
