@@ -65,8 +65,12 @@ pub enum Expr {
     Or(Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
     /// A bare word or quoted text: found anywhere in the run's id, experiment, study,
-    /// method, status, tags, notes or parameter values.
-    Text(String),
+    /// method, status, tags, notes or parameter values (`at`: its byte offset, for errors).
+    Text {
+        word: String,
+        at: usize,
+        quoted: bool,
+    },
     /// `field op value`; `IN` has the list, `BETWEEN` the two bounds.
     Cmp {
         field: Field,
@@ -101,13 +105,21 @@ fn column(text: &str, byte: usize) -> usize {
 impl Query {
     /// Parse `text`; blank text is the query that matches everything.
     pub fn parse(text: &str) -> Result<Query, QueryError> {
+        // Any Unicode space (a pasted non-breaking one) separates like a plain one; one
+        // character for one, so columns are the same in both.
+        let text: String = text.chars().map(|c| if c.is_whitespace() { ' ' } else { c }).collect();
+        let text = text.as_str();
         if text.trim().is_empty() {
             return Ok(Query::default());
         }
+        limits(text)?;
         let expr =
             delimited(multispace0, or_expr, (multispace0, eof.context(label("the end of the query")))).parse(LocatingSlice::new(text));
         match expr {
-            Ok(expr) => Ok(Query { expr: Some(expr), text: text.to_owned() }),
+            Ok(expr) => {
+                check_terms(&expr, text)?;
+                Ok(Query { expr: Some(expr), text: text.to_owned() })
+            }
             Err(e) => {
                 let mut message = e.inner().to_string().replace('\n', "; ");
                 if message.is_empty() {
@@ -118,6 +130,24 @@ impl Query {
                     message = format!("{message} (found `{tok}`)");
                 }
                 Err(QueryError { column: column(text, e.offset()), message })
+            }
+        }
+    }
+
+    /// What a search box types: a query, or, when the text is no query and holds no
+    /// operator (`didn't`, `a,b`), its words, each to be found somewhere in the run.
+    pub fn parse_search(text: &str) -> Result<Query, QueryError> {
+        match Query::parse(text) {
+            Ok(q) => Ok(q),
+            Err(e) => {
+                let operators = text.contains(['=', '<', '>', '~', '(', ')']);
+                let keywords = text.split_whitespace().any(|w| KEYWORDS.contains(&w) || ["and", "or", "not"].contains(&w));
+                if operators || keywords {
+                    return Err(e);
+                }
+                let words = text.split_whitespace().map(|w| Expr::Text { word: w.to_owned(), at: 0, quoted: true });
+                let expr = words.reduce(|a, b| Expr::And(Box::new(a), Box::new(b)));
+                Ok(Query { expr, text: text.to_owned() })
             }
         }
     }
@@ -143,6 +173,9 @@ impl Query {
         if let Some(e) = &self.expr {
             collect_fields(e, &mut fields);
         }
+        if let Some(e) = self.not_a_number(records) {
+            return Some(e);
+        }
         fields.into_iter().find(|f| !records.iter().any(|r| field(r, &f.name).is_some()) && !is_reserved(&f.name)).map(|f| {
             let mut known: Vec<String> = records.iter().flat_map(|r| r.params.keys().chain(r.summary.keys()).cloned()).collect();
             known.sort();
@@ -157,7 +190,98 @@ impl Query {
     }
 }
 
-fn is_reserved(name: &str) -> bool {
+/// The most characters, nested parentheses and NOTs a query may have: parsing and evaluating
+/// recurse, and a thread's stack is not the place to find the limit.
+const MAX_LENGTH: usize = 2000;
+const MAX_DEPTH: usize = 32;
+
+fn limits(text: &str) -> Result<(), QueryError> {
+    if text.chars().count() > MAX_LENGTH {
+        return Err(QueryError { column: MAX_LENGTH + 1, message: format!("a query may have at most {MAX_LENGTH} characters") });
+    }
+    let mut depth = 0usize;
+    for (i, c) in text.char_indices() {
+        depth = match c {
+            '(' => depth + 1,
+            ')' => depth.saturating_sub(1),
+            _ => depth,
+        };
+        if depth > MAX_DEPTH {
+            return Err(QueryError { column: column(text, i), message: format!("parentheses nest at most {MAX_DEPTH} deep") });
+        }
+    }
+    if let Some((i, _)) = text.match_indices("NOT").nth(MAX_DEPTH) {
+        return Err(QueryError { column: column(text, i), message: format!("at most {MAX_DEPTH} NOTs") });
+    }
+    Ok(())
+}
+
+/// Mistakes a grammar accepts: `and` / `or` / `not` in lower case between terms (searched as
+/// words, which is never what was meant), and a date for `created` that is no date.
+fn check_terms(e: &Expr, text: &str) -> Result<(), QueryError> {
+    match e {
+        Expr::And(a, b) | Expr::Or(a, b) => {
+            check_terms(a, text)?;
+            check_terms(b, text)
+        }
+        Expr::Not(a) => check_terms(a, text),
+        Expr::Text { word, at, quoted: false } if ["and", "or", "not"].contains(&word.to_lowercase().as_str()) => Err(QueryError {
+            column: column(text, *at),
+            message: format!("`{word}` would be searched as a word; write {} (upper case) for the logic, or quote it", word.to_uppercase()),
+        }),
+        Expr::Text { .. } => Ok(()),
+        Expr::Cmp { field, op, values } => {
+            if field.name == "created"
+                && !matches!(op, Op::Contains | Op::NotContains)
+                && let Some(bad) = values.iter().find(|v| when(v).is_none())
+            {
+                return Err(QueryError {
+                    column: column(text, field.span.start),
+                    message: format!("`{bad}` is not a date: write 2026-11-30 or an RFC 3339 time such as 2026-11-30T12:00:00Z"),
+                });
+            }
+            Ok(())
+        }
+    }
+}
+
+impl Query {
+    /// An ordering comparison of a field that holds numbers with a value that is no number
+    /// (`steps > 10k`): it could match nothing, so it is a mistake at the field.
+    fn not_a_number(&self, records: &[RunRecord]) -> Option<QueryError> {
+        let mut cmps = Vec::new();
+        if let Some(e) = &self.expr {
+            collect_cmps(e, &mut cmps);
+        }
+        cmps.into_iter().find_map(|(f, op, values)| {
+            let ordering = matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge | Op::Between);
+            if !ordering || f.name == "created" {
+                return None;
+            }
+            let bad = values.iter().find(|v| v.parse::<f64>().is_err())?;
+            let numeric = records.iter().any(|r| matches!(field(r, &f.name), Some(Value::Number(_))));
+            numeric.then(|| QueryError {
+                column: column(&self.text, f.span.start),
+                message: format!("`{bad}` is not a number, and `{}` holds numbers", f.name),
+            })
+        })
+    }
+}
+
+fn collect_cmps<'a>(e: &'a Expr, out: &mut Vec<(&'a Field, Op, &'a [String])>) {
+    match e {
+        Expr::And(a, b) | Expr::Or(a, b) => {
+            collect_cmps(a, out);
+            collect_cmps(b, out);
+        }
+        Expr::Not(a) => collect_cmps(a, out),
+        Expr::Text { .. } => {}
+        Expr::Cmp { field, op, values } => out.push((field, *op, values)),
+    }
+}
+
+/// Whether `name` is one of the built-in fields (not a parameter or metric).
+pub fn is_reserved(name: &str) -> bool {
     RESERVED.contains(&name)
 }
 
@@ -168,7 +292,7 @@ fn collect_fields(e: &Expr, out: &mut Vec<Field>) {
             collect_fields(b, out);
         }
         Expr::Not(a) => collect_fields(a, out),
-        Expr::Text(_) => {}
+        Expr::Text { .. } => {}
         Expr::Cmp { field, .. } => out.push(field.clone()),
     }
 }
@@ -177,8 +301,9 @@ fn label(what: &'static str) -> StrContext {
     StrContext::Expected(StrContextValue::Description(what))
 }
 
+/// A keyword ends at a space, an opening parenthesis or the end (`IN-1k`, `OR-tools` are words).
 fn keyword<'a>(word: &'static str) -> impl Parser<Input<'a>, &'a str, ErrMode<ContextError>> {
-    terminated(word, not(one_of(|c: char| c.is_alphanumeric() || c == '_')))
+    terminated(word, not(one_of(|c: char| !c.is_whitespace() && c != '(')))
 }
 
 fn or_expr(i: &mut Input<'_>) -> ModalResult<Expr> {
@@ -302,7 +427,11 @@ fn value(i: &mut Input<'_>) -> ModalResult<String> {
 fn text_term(i: &mut Input<'_>) -> ModalResult<Expr> {
     // A keyword where a term belongs is a mistake, not a word to search for.
     peek(not(alt((keyword("AND"), keyword("OR"), keyword("IN"), keyword("BETWEEN"))))).context(label("a term")).parse_next(i)?;
-    alt((quoted, bare)).context(label("a term: a word, quoted text or field op value")).map(Expr::Text).parse_next(i)
+    alt((quoted.map(|w| (w, true)), bare.map(|w| (w, false))))
+        .with_span()
+        .map(|((word, quoted), span): ((String, bool), Range<usize>)| Expr::Text { word, at: span.start, quoted })
+        .context(label("a term: a word, quoted text or field op value"))
+        .parse_next(i)
 }
 
 /// The value of field `name` in `r`, as JSON (`None` when the run has no such field): the
@@ -335,7 +464,7 @@ fn eval(e: &Expr, r: &RunRecord) -> bool {
         Expr::And(a, b) => eval(a, r) && eval(b, r),
         Expr::Or(a, b) => eval(a, r) || eval(b, r),
         Expr::Not(a) => !eval(a, r),
-        Expr::Text(word) => haystack(r).contains(&word.to_lowercase()),
+        Expr::Text { word, .. } => haystack(r).contains(&word.to_lowercase()),
         Expr::Cmp { field, op, values } => {
             let negated = matches!(op, Op::Ne | Op::NotContains);
             let Some(have) = self::field(r, &field.name) else { return negated };
@@ -373,30 +502,31 @@ fn haystack(r: &RunRecord) -> String {
         hay.push(' ');
         match v {
             Value::String(s) => hay.push_str(s),
+            Value::Null => {}
             other => hay.push_str(&other.to_string()),
         }
     }
     hay.to_lowercase()
 }
 
-/// An RFC 3339 time, or a date (its midnight, UTC).
-fn when(text: &str) -> Option<DateTime<Utc>> {
+/// An RFC 3339 time, or a date (its midnight, UTC); `true` for a date, which stands for its
+/// whole (UTC) day.
+fn when(text: &str) -> Option<(DateTime<Utc>, bool)> {
     DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| (t.with_timezone(&Utc), false))
         .ok()
-        .or_else(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc()))
+        .or_else(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| (t.and_utc(), true)))
 }
 
 /// How `have` orders against `want`: by value for numbers, by time for dates, by text
 /// (case-insensitive) otherwise; `None` when they cannot be compared (a NaN metric).
 fn order(have: &Value, want: &str, is_date: bool) -> Option<std::cmp::Ordering> {
     if is_date {
-        let h = have.as_str().and_then(when)?;
-        let w = when(want)?;
-        // A bare date stands for its whole day: equal when the time falls on it.
-        if want.len() == 10 {
-            let day = h.date_naive();
-            return Some(day.cmp(&w.date_naive()));
+        let (h, _) = have.as_str().and_then(when)?;
+        let (w, whole_day) = when(want)?;
+        // A date stands for its whole day: equal when the time falls on it.
+        if whole_day {
+            return Some(h.date_naive().cmp(&w.date_naive()));
         }
         return Some(h.cmp(&w));
     }
@@ -510,6 +640,32 @@ mod tests {
     }
 
     #[test]
+    fn review_cases_keywords_words_dates_and_spaces() {
+        let runs = [run("erm", 0.1, 0.5, &["x"]), run("irm", 0.01, 0.7, &[])];
+        // A keyword ends at a space or a parenthesis: these are words.
+        assert!(Query::parse("IN-1k").is_ok() && Query::parse("OR-tools").is_ok());
+        // Lower-case logic is a mistake, said at its column; quoted it is a word.
+        let e = Query::parse("method = erm or method = irm").unwrap_err();
+        assert_eq!(e.column, 14, "{e}");
+        assert!(e.message.contains("write OR"), "{e}");
+        assert!(Query::parse("\"or\"").is_ok());
+        // A date that is no date, and a number field against no number.
+        assert!(Query::parse("created > yesterday").unwrap_err().message.contains("not a date"));
+        let q = Query::parse("lr > 10k").unwrap();
+        assert!(q.unknown_field(&runs).unwrap().message.contains("not a number"));
+        // A non-breaking space separates like a space.
+        assert_eq!(hits("method\u{a0}=\u{a0}erm", &runs), [0]);
+        // The search box falls back to words for text that is no query.
+        assert!(Query::parse("didn't").is_err());
+        assert!(!Query::parse_search("didn't").unwrap().matches(&runs[0]), "a word no run holds");
+        assert!(Query::parse_search("erm,").is_ok());
+        assert!(Query::parse_search("lr <").is_err(), "with an operator it stays a query and its error");
+        // Limits instead of a deep stack.
+        assert!(Query::parse(&"(".repeat(40)).unwrap_err().message.contains("nest"));
+        assert!(Query::parse(&"NOT ".repeat(40)).unwrap_err().message.contains("NOTs"));
+    }
+
+    #[test]
     fn a_nan_metric_matches_no_comparison() {
         let runs = [run("erm", 0.1, f64::NAN, &[])];
         assert!(hits("test_acc > 0", &runs).is_empty() && hits("test_acc <= 0", &runs).is_empty());
@@ -552,7 +708,7 @@ mod tests {
         /// Any text parses or fails with a column inside it; nothing panics, and a parsed
         /// query evaluates.
         #[test]
-        fn arbitrary_queries_never_panic(q in "[a-z_ .()=<>!~\"',0-9A-Z\\[\\]-]{0,40}") {
+        fn arbitrary_queries_never_panic(q in "[a-z_ .()=<>!~\"',0-9A-Z\\[\\]é\u{a0}中-]{0,40}") {
             let runs = [run("erm", 0.1, 0.5, &["x"])];
             match Query::parse(&q) {
                 Ok(parsed) => { let _ = parsed.matches(&runs[0]); let _ = parsed.unknown_field(&runs); }

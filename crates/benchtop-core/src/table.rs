@@ -101,10 +101,17 @@ pub struct RunGroup {
 }
 
 /// The fields to group by when none are named: every parameter the runs were swept over but
-/// the seed, after the experiment when there is more than one.
+/// the seed, after the experiment when there is more than one. A parameter named like a
+/// built-in field (`status`, `notes`, ...) is named `param.KEY`, so it groups by itself.
 pub fn default_group_keys(records: &[RunRecord]) -> Vec<String> {
-    let mut keys: Vec<String> = records.iter().flat_map(|r| r.sweep_point.keys().cloned()).collect::<BTreeSet<_>>().into_iter().collect();
-    keys.retain(|k| k != "seed");
+    let mut keys: Vec<String> = records
+        .iter()
+        .flat_map(|r| r.sweep_point.keys().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .filter(|k| k != "seed")
+        .map(|k| if k != "method" && crate::query::is_reserved(&k) { format!("param.{k}") } else { k })
+        .collect();
     if records.iter().map(|r| &r.experiment).collect::<BTreeSet<_>>().len() > 1 {
         keys.insert(0, "experiment".into());
     }
@@ -115,11 +122,17 @@ pub fn default_group_keys(records: &[RunRecord]) -> Vec<String> {
 /// groups in the order they first appear, and aggregate each group's done runs.
 pub fn group_runs(records: &[RunRecord], by: &[String]) -> Vec<RunGroup> {
     let mut groups: Vec<(Vec<Value>, Vec<&RunRecord>)> = Vec::new();
+    // Looked up by the key's text, numbers as f64 so 1 and 1.0 are one group: linear in runs.
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for r in records {
         let key: Vec<Value> = by.iter().map(|f| crate::query::field(r, f).unwrap_or(Value::Null)).collect();
-        match groups.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, members)) => members.push(r),
-            None => groups.push((key, vec![r])),
+        let text = Value::Array(key.iter().map(|v| v.as_f64().map_or_else(|| v.clone(), Value::from)).collect()).to_string();
+        match index.get(&text) {
+            Some(&i) => groups[i].1.push(r),
+            None => {
+                index.insert(text, groups.len());
+                groups.push((key, vec![r]));
+            }
         }
     }
     groups
@@ -255,6 +268,8 @@ mod tests {
             r.sweep_point.insert("seed".into(), Value::from(r.seed));
         }
         assert_eq!(default_group_keys(&runs), ["n_envs"]);
+        // 2 and 2.0 are one group.
+        runs[1].params.insert("n_envs".into(), Value::from(2.0));
         let groups = group_runs(&runs, &default_group_keys(&runs));
         assert_eq!(groups.len(), 2);
         assert_eq!((groups[0].key.clone(), groups[0].runs.len(), groups[0].done), (vec![Value::from(2)], 2, 2));
@@ -270,6 +285,9 @@ mod tests {
         assert_eq!(group_runs(&runs, &["param.missing".into()])[0].key, [Value::Null]);
         runs[0].experiment = "other".into();
         assert_eq!(default_group_keys(&runs), ["experiment", "n_envs"]);
+        // A swept parameter named like a built-in field groups by itself.
+        runs[0].sweep_point.insert("status".into(), Value::from("x"));
+        assert_eq!(default_group_keys(&runs), ["experiment", "n_envs", "param.status"]);
     }
 
     #[test]

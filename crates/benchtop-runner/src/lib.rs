@@ -196,6 +196,9 @@ impl Runner {
         }
         let active = system::Active::default();
         let sampling = Arc::new(AtomicBool::new(false));
+        // Stops the sampler however this future ends, dropped half way included (its sender
+        // would keep the writer thread waiting).
+        let _stop_sampler = StopOnDrop(sampling.clone());
         let sampler = self.system.map(|every| {
             let (active, tx, stop) = (active.clone(), tx.clone(), sampling.clone());
             std::thread::spawn(move || system::sample(active, tx, every, stop))
@@ -231,6 +234,15 @@ impl Runner {
         }
         drop(tx);
         writer.join().unwrap_or_else(|_| Outcome { store_errors: vec!["the store writer thread panicked".into()], ..Outcome::default() })
+    }
+}
+
+/// Sets its flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 

@@ -78,7 +78,8 @@ pub fn read() -> Option<Reading> {
 /// Sample every `every` until `stop`, sending `system_cpu_percent` (of one core),
 /// `system_rss_mib` and `system_runs` to every active run, at the step of its elapsed seconds.
 pub(crate) fn sample(active: Active, tx: Sender<RunEvent>, every: Duration, stop: Arc<AtomicBool>) {
-    let mut last: Option<(Instant, f64)> = None;
+    // A first reading, so the first sample already has a CPU figure.
+    let mut last: Option<(Instant, f64)> = read().map(|r| (Instant::now(), r.cpu_s));
     let mut next = Instant::now() + every;
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
@@ -86,9 +87,14 @@ pub(crate) fn sample(active: Active, tx: Sender<RunEvent>, every: Duration, stop
             std::thread::sleep((next - now).min(Duration::from_millis(50)));
             continue;
         }
-        next += every;
-        let Some(reading) = read() else { return };
-        let cpu = last.map(|(t, c)| 100.0 * (reading.cpu_s - c) / now.duration_since(t).as_secs_f64().max(1e-9));
+        // After a stall, the next sample is an interval away, not a burst of missed ones.
+        next = now + every;
+        // A failed read (a moment without file handles) skips one sample, not the rest.
+        let Some(reading) = read() else { continue };
+        // CPU ticks are 10 ms: over less than half an interval the rate would be noise.
+        let cpu = last
+            .filter(|(t, _)| now.duration_since(*t) >= every / 2)
+            .map(|(t, c)| 100.0 * (reading.cpu_s - c) / now.duration_since(t).as_secs_f64());
         last = Some((now, reading.cpu_s));
         let runs = active.lock();
         for (run, started) in runs.iter() {

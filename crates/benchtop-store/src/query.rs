@@ -96,21 +96,19 @@ impl Store {
     /// One page of the runs matching `query`, sorted as asked.
     pub fn run_page(&self, query: &RunQuery) -> Result<RunPage> {
         let filter = RunFilter { experiment: query.experiment.clone(), study: query.study.clone(), status: None };
-        let parsed = benchtop_core::Query::parse(&query.text).map_err(StoreError::Query)?;
+        let parsed = benchtop_core::Query::parse_search(&query.text).map_err(StoreError::Query)?;
         let columns: Vec<(String, String)> =
             query.columns.iter().filter(|(_, t)| !t.trim().is_empty()).map(|(c, t)| (c.clone(), t.trim().to_lowercase())).collect();
-        let mut rows: Vec<RunRecord> = self
-            .runs(&filter)?
+        let all = self.runs(&filter)?;
+        // A field no run of the table has is a typo, not an empty answer (the CLI says so too).
+        if let Some(e) = parsed.unknown_field(&all) {
+            return Err(StoreError::Query(e));
+        }
+        let mut rows: Vec<RunRecord> = all
             .into_iter()
             .filter(|r| parsed.matches(r))
             .filter(|r| columns.iter().all(|(c, t)| shown(&cell(r, c)).to_lowercase().contains(t.as_str())))
             .collect();
-        // A field no run of the table has is a typo, not an empty answer.
-        if rows.is_empty()
-            && let Some(e) = parsed.unknown_field(&self.runs(&filter)?)
-        {
-            return Err(StoreError::Query(e));
-        }
         let mut by_status = std::collections::BTreeMap::new();
         for r in &rows {
             *by_status.entry(r.status).or_insert(0) += 1;
