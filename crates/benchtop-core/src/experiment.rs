@@ -11,6 +11,9 @@
 //! [sweep]                   # lists expand as a grid; `method` is a key like any other
 //! method = ["erm", "isr_mean"]
 //! n_envs = [2, 4, 6]
+//! [search]                  # random search, crossed with the grid (see `search`)
+//! samples = 10
+//! lr = { log_uniform = [1e-4, 1e-1] }
 //! ```
 //! Every problem is reported as `file:line:column: key: what is wrong; allowed: ...`.
 
@@ -28,7 +31,9 @@ use crate::run::{Backend, Provenance, RunId, RunRecord, RunStatus, Summary};
 use crate::study::{Registry, StudyObject};
 
 pub mod doc;
+pub mod search;
 pub use doc::ExperimentDoc;
+pub use search::{Draw, Search};
 
 /// A problem with an experiment, located in its file (or in a `--set` override).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,6 +132,8 @@ struct RawExperiment {
     params: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     #[serde(default)]
     sweep: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    #[serde(default)]
+    search: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
 /// Where a key and its value sit in the source.
@@ -148,6 +155,8 @@ pub struct Experiment {
     pub params: Map<String, Value>,
     /// `[sweep]`: each key with its list of values, in key order.
     pub sweep: Vec<(String, Vec<Value>)>,
+    /// `[search]`: random draws crossed with the grid, if any.
+    pub search: Option<Search>,
     /// The file it was read from, if any.
     pub path: Option<PathBuf>,
     /// How errors name the source (the path, or what the caller passed to `parse`).
@@ -156,6 +165,7 @@ pub struct Experiment {
     study_span: Range<usize>,
     param_spans: BTreeMap<String, Located>,
     sweep_spans: BTreeMap<String, (Located, Vec<Range<usize>>)>,
+    search_spans: BTreeMap<String, Located>,
     overrides: Vec<String>,
 }
 
@@ -226,6 +236,69 @@ impl Experiment {
             sweep_spans.insert(name, (Located { key_span: key.span(), value_span: value.span() }, item_spans));
         }
 
+        let mut search_spans = BTreeMap::new();
+        let search = if raw.search.is_empty() {
+            None
+        } else {
+            let (mut samples, mut seed, mut draws) = (None, 0, Vec::new());
+            let mut first_span = 0..0;
+            for (key, value) in &raw.search {
+                let name = key.get_ref().clone();
+                let field = format!("search.{name}");
+                if first_span == (0..0) {
+                    first_span = key.span();
+                }
+                match name.as_str() {
+                    "samples" => match value.get_ref() {
+                        toml::Value::Integer(n) if (1..=search::MAX_SAMPLES).contains(n) => samples = Some(*n as usize),
+                        other => {
+                            return Err(at(
+                                value.span(),
+                                Some(&field),
+                                format!("`{other}` is not a sample count; allowed: an integer from 1 to {}", search::MAX_SAMPLES),
+                            ));
+                        }
+                    },
+                    "seed" => match value.get_ref() {
+                        toml::Value::Integer(n) if *n >= 0 && *n as u64 <= MAX_SEED => seed = *n as u64,
+                        other => {
+                            return Err(at(
+                                value.span(),
+                                Some(&field),
+                                format!("`{other}` is not a seed; allowed: an integer from 0 to 2^53 - 1"),
+                            ));
+                        }
+                    },
+                    _ => {
+                        if let Some(p) = param_spans.get(&name) {
+                            return Err(at(
+                                p.key_span.clone(),
+                                Some(&format!("params.{name}")),
+                                "also drawn in [search]; keep it in one place".into(),
+                            ));
+                        }
+                        if let Some((loc, _)) = sweep_spans.get(&name) {
+                            return Err(at(
+                                loc.key_span.clone(),
+                                Some(&format!("sweep.{name}")),
+                                "also drawn in [search]; keep it in one place".into(),
+                            ));
+                        }
+                        let draw = Draw::parse(&to_json(value.get_ref())).map_err(|m| at(value.span(), Some(&field), m))?;
+                        draws.push((name.clone(), draw));
+                        search_spans.insert(name, Located { key_span: key.span(), value_span: value.span() });
+                    }
+                }
+            }
+            let Some(samples) = samples else {
+                return Err(at(first_span, Some("search.samples"), "is missing: say how many draws, e.g. samples = 20".into()));
+            };
+            if draws.is_empty() {
+                return Err(at(first_span, Some("search"), "draws nothing: add a range, e.g. lr = { log_uniform = [1e-4, 1e-1] }".into()));
+            }
+            Some(Search { samples, seed, draws })
+        };
+
         Ok(Experiment {
             name: raw.name.into_inner(),
             study: raw.study.get_ref().clone(),
@@ -234,12 +307,14 @@ impl Experiment {
             backend,
             params,
             sweep,
+            search,
             path: None,
             file: file.to_owned(),
             source: source.to_owned(),
             study_span: raw.study.span(),
             param_spans,
             sweep_spans,
+            search_spans,
             overrides: Vec::new(),
         })
     }
@@ -270,16 +345,25 @@ impl Experiment {
         };
         self.sweep.retain(|(k, _)| k != key);
         self.sweep_spans.remove(key);
+        if let Some(search) = &mut self.search {
+            search.draws.retain(|(k, _)| k != key);
+            if search.draws.is_empty() {
+                self.search = None;
+            }
+        }
+        self.search_spans.remove(key);
         self.param_spans.remove(key);
         self.params.insert(key.to_owned(), value);
         self.overrides.push(key.to_owned());
         Ok(())
     }
 
-    /// The sweep grid times the seeds: an upper bound on the runs [`Experiment::plan`] makes
-    /// (a point that repeats an earlier run in all parameters its method reads is planned once).
+    /// The sweep grid times the search's draws times the seeds: an upper bound on the runs
+    /// [`Experiment::plan`] makes (a point that repeats an earlier run in all parameters its
+    /// method reads is planned once).
     pub fn run_count(&self) -> usize {
-        self.sweep.iter().map(|(_, v)| v.len()).product::<usize>() * self.seeds.seeds().len()
+        let draws = self.search.as_ref().map_or(1, |s| s.samples);
+        self.sweep.iter().map(|(_, v)| v.len()).product::<usize>() * draws * self.seeds.seeds().len()
     }
 
     /// Check everything against the study and expand the sweep into one plan per run.
@@ -290,7 +374,26 @@ impl Experiment {
         let seeds = self.seeds.seeds();
         let mut plans = Vec::with_capacity(self.run_count());
         let mut planned = std::collections::HashSet::new();
-        for mut point in self.grid() {
+        // Each grid point crossed with each draw of the search (the same draws for every point).
+        let draws = match &self.search {
+            None => vec![Vec::new()],
+            Some(search) => {
+                let infos = study.info().params;
+                search.draw(|key| infos.iter().any(|p| p.name == key && p.kind == "integer"))
+            }
+        };
+        let points: Vec<BTreeMap<String, Value>> = self
+            .grid()
+            .into_iter()
+            .flat_map(|point| {
+                draws.iter().map(move |draw| {
+                    let mut p = point.clone();
+                    p.extend(draw.iter().cloned());
+                    p
+                })
+            })
+            .collect();
+        for mut point in points {
             let mut raw = self.params.clone();
             raw.extend(point.iter().map(|(k, v)| (k.clone(), v.clone())));
             let resolved = study.resolve(&raw).map_err(|problems| self.problem_error(&problems))?;
@@ -372,6 +475,15 @@ impl Experiment {
         if let Some((loc, _)) = self.sweep_spans.get(key) {
             let offset = if problem.message.starts_with("unknown parameter") { loc.key_span.start } else { loc.value_span.start };
             return self.error_at(offset, &format!("sweep.{key}"), problem.message.clone());
+        }
+        if let Some(loc) = self.search_spans.get(key) {
+            let offset = if problem.message.starts_with("unknown parameter") { loc.key_span.start } else { loc.value_span.start };
+            let message = if problem.message.starts_with("unknown parameter") {
+                problem.message.clone()
+            } else {
+                format!("a draw from this range: {}", problem.message)
+            };
+            return self.error_at(offset, &format!("search.{key}"), message);
         }
         self.error_at(self.study_span.start, key, problem.message.clone())
     }

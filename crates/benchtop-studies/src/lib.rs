@@ -43,6 +43,7 @@ pub fn presets() -> &'static [Preset] {
         Preset { file: "isr-quick.toml", source: include_str!("../../../experiments/isr-quick.toml") },
         Preset { file: "isr-environments.toml", source: include_str!("../../../experiments/isr-environments.toml") },
         Preset { file: "isr-cov-scales.toml", source: include_str!("../../../experiments/isr-cov-scales.toml") },
+        Preset { file: "isr-search.toml", source: include_str!("../../../experiments/isr-search.toml") },
         Preset { file: "cfa-quick.toml", source: include_str!("../../../experiments/cfa-quick.toml") },
         Preset { file: "cfa-cg-digits.toml", source: include_str!("../../../experiments/cfa-cg-digits.toml") },
         Preset { file: "cfa-ablation.toml", source: include_str!("../../../experiments/cfa-ablation.toml") },

@@ -28,6 +28,10 @@ pub struct ExperimentDoc {
     /// Each swept key with its list of values.
     #[serde(default)]
     pub sweep: Map<String, Value>,
+    /// The `[search]` table (samples, seed, a range per drawn key), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub search: Option<Map<String, Value>>,
 }
 
 impl ExperimentDoc {
@@ -44,6 +48,7 @@ impl ExperimentDoc {
             backend: exp.backend,
             params: exp.params.clone(),
             sweep: exp.sweep.iter().map(|(k, v)| (k.clone(), Value::Array(v.clone()))).collect(),
+            search: exp.search.as_ref().map(super::Search::to_json),
         }
     }
 
@@ -60,6 +65,8 @@ impl ExperimentDoc {
             params: &'a Map<String, Value>,
             #[serde(skip_serializing_if = "Map::is_empty")]
             sweep: &'a Map<String, Value>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            search: Option<&'a Map<String, Value>>,
         }
         for (table, map) in [("params", &self.params), ("sweep", &self.sweep)] {
             if let Some((key, _)) = map.iter().find(|(_, v)| contains_null(v)) {
@@ -74,6 +81,7 @@ impl ExperimentDoc {
             backend: self.backend,
             params: &self.params,
             sweep: &self.sweep,
+            search: self.search.as_ref().filter(|s| !s.is_empty()),
         };
         toml::to_string(&file).map_err(|e| e.to_string())
     }

@@ -15,4 +15,8 @@ params: { [key in string]?: JsonValue },
 /**
  * Each swept key with its list of values.
  */
-sweep: { [key in string]?: JsonValue }, };
+sweep: { [key in string]?: JsonValue }, 
+/**
+ * The `[search]` table (samples, seed, a range per drawn key), when there is one.
+ */
+search?: { [key in string]?: JsonValue }, };
