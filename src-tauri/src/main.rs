@@ -60,6 +60,7 @@ fn run() -> anyhow::Result<()> {
             commands::artifact_image,
             commands::steer_policy,
             commands::render_chart,
+            commands::save_chart_data,
             commands::diff_runs,
             commands::export,
         ])

@@ -3,14 +3,16 @@
 //!
 //! A chart is described by a [`ChartSpec`] (in benchtop-core, so studies declare their
 //! defaults and the app builds its own); [`prepare`] turns a spec and runs into drawable
-//! data, [`render_svg`] / [`render_png`] draw it.
+//! data, [`render_svg`] / [`render_png`] draw it, and [`chart_csv`] writes the numbers drawn.
 
+pub mod data;
 pub mod downsample;
 mod draw;
 pub mod frame;
 mod prepare;
 
 pub use benchtop_core::{Better, ChartKind, ChartSpec};
+pub use data::chart_csv;
 pub use draw::{Size, render_png, render_svg};
 pub use prepare::{Chart, Point, Series, curve_lines, pareto_front, prepare};
 

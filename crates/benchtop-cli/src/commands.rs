@@ -429,7 +429,9 @@ pub fn compare(
             std::fs::write(out, svg).with_context(|| format!("writing {}", out.display()))?;
         }
         Some("png") => benchtop_charts::render_png(&chart, Size::default(), dpi, out)?,
-        _ => bail!("--out must end in .svg or .png"),
+        // The numbers the chart draws, for a paper's own plotting.
+        Some("csv") => std::fs::write(out, benchtop_charts::chart_csv(&chart)).with_context(|| format!("writing {}", out.display()))?,
+        _ => bail!("--out must end in .svg, .png or .csv (the chart's data)"),
     }
     eprintln!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)

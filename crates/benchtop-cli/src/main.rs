@@ -148,7 +148,7 @@ enum Command {
         /// Scatter: which way is better on both axes (draws the Pareto front).
         #[arg(long, value_enum)]
         better: Option<BetterArg>,
-        /// chart.svg or chart.png
+        /// chart.svg, chart.png, or chart.csv for the numbers it draws
         #[arg(long)]
         out: PathBuf,
         /// PNG resolution.

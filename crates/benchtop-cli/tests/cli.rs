@@ -410,3 +410,18 @@ fn group_by_gives_one_row_per_sweep_point_with_intervals() {
     assert_eq!(v["groups"].as_array().unwrap().len(), 3, "three seeds of erm");
     assert_eq!(v["groups"][0]["metrics"]["test_error"]["n"], 1);
 }
+
+#[test]
+fn compare_writes_the_numbers_a_chart_draws_as_csv() {
+    let (dir, store, _exp) = stored("c", 3, 20);
+    let out = dir.path().join("chart.csv");
+    let done = run(&store, &["compare", "--experiment", "c", "--kind", "bars", "--y", "test_error", "--out", out.to_str().unwrap()]);
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    let csv = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("series,") && lines[0].contains("test_error_ci95") && lines[0].ends_with(",n"), "{csv}");
+    assert_eq!(lines.len(), 3, "a header and one bar per method: {csv}");
+    assert!(lines[1..].iter().all(|l| l.ends_with(",3")), "each bar averages the 3 seeds: {csv}");
+    let bad = run(&store, &["compare", "--experiment", "c", "--y", "test_error", "--x", "n_envs", "--out", "chart.txt"]);
+    assert!(!bad.status.success() && text(&bad.stderr).contains(".csv"), "{}", text(&bad.stderr));
+}

@@ -103,6 +103,7 @@ export const api = {
   runSeries: (id: string, name: string, maxPoints?: number) => invoke<[number, number][]>('run_series', { id, name, maxPoints }),
   steerPolicy: (id: string, question: string, angleDeg: number, n?: number, seed?: number) =>
     invoke<Steered[]>('steer_policy', { id, question, angleDeg, n, seed }),
+  saveChartData: (spec: ChartSpecInput, ids: string[], path: string) => invoke<string>('save_chart_data', { spec, ids, path }),
   renderChart: (spec: ChartSpecInput, ids: string[], width?: number, height?: number) =>
     invoke<string>('render_chart', { spec, ids, width, height }),
   export: (ids: string[], path: string, title: string, charts?: ChartSpecInput[]) =>
