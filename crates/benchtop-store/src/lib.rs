@@ -25,6 +25,9 @@ use ts_rs::TS;
 /// The layout version this build writes. Bump it with a migration when the layout changes.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// How long opening waits for a store's lock before calling it in use by another process.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
+
 /// The environment variable that overrides the default store location.
 pub const STORE_ENV: &str = "BENCHTOP_STORE";
 
@@ -159,11 +162,22 @@ impl Store {
     /// marked `interrupted`.
     pub fn open(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Open { path: dir.to_path_buf(), source })?;
-        let db = sled::Config::new().path(dir.join("db")).flush_every_ms(Some(500)).open().map_err(|e| match e {
-            sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => StoreError::Locked(dir.to_path_buf()),
-            sled::Error::Io(source) => StoreError::Open { path: dir.to_path_buf(), source },
-            other => StoreError::Db { path: dir.to_path_buf(), source: other },
-        })?;
+        let open = || {
+            sled::Config::new().path(dir.join("db")).flush_every_ms(Some(500)).open().map_err(|e| match e {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => StoreError::Locked(dir.to_path_buf()),
+                sled::Error::Io(source) => StoreError::Open { path: dir.to_path_buf(), source },
+                other => StoreError::Db { path: dir.to_path_buf(), source: other },
+            })
+        };
+        // A store this process has just closed is unlocked by sled's flusher thread when it
+        // next wakes (up to its 500 ms period later): wait that long before calling it in use.
+        let since = std::time::Instant::now();
+        let db = loop {
+            match open() {
+                Err(StoreError::Locked(_)) if since.elapsed() < LOCK_WAIT => std::thread::sleep(std::time::Duration::from_millis(25)),
+                other => break other?,
+            }
+        };
         let path = dir.to_path_buf();
         let tree = |name: &str| db.open_tree(name).map_err(|source| StoreError::Db { path: path.clone(), source });
         let store = Store {

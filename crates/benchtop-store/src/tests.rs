@@ -141,7 +141,7 @@ fn a_store_from_a_newer_schema_is_refused_and_left_alone() {
         store.force_schema_version(SCHEMA_VERSION + 1).unwrap();
     }
     let err = Store::open(dir.path()).err().expect("must refuse");
-    assert!(matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1));
+    assert!(matches!(err, StoreError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1), "{err}");
     assert!(err.to_string().contains("upgrade Benchtop"), "{err}");
     // Nothing was rewritten: with the version put back, the run is still there.
     let db = sled::open(dir.path().join("db")).unwrap();
