@@ -251,6 +251,11 @@ pub fn run_detail(app: State<'_, App>, id: String) -> Reply<RunDetail> {
     })
 }
 
+/// The artifact a run recorded under `name`, if any.
+fn artifact_named(app: &App, id: RunId, name: &str) -> Reply<Option<Artifact>> {
+    Ok(app.store.artifacts(id).map_err(text)?.into_iter().find(|a| a.name == name))
+}
+
 /// The largest image artifact the run view shows inline.
 const MAX_IMAGE_BYTES: u64 = 16 << 20;
 
@@ -262,13 +267,7 @@ const MAX_IMAGE_BYTES: u64 = 16 << 20;
 pub fn artifact_image(app: State<'_, App>, id: String, name: String) -> Reply<String> {
     use base64::Engine as _;
     let id = parse_ids(&[id])?[0];
-    let artifact = app
-        .store
-        .artifacts(id)
-        .map_err(text)?
-        .into_iter()
-        .find(|a| a.name == name)
-        .ok_or_else(|| format!("run {id} has no artifact named {name}"))?;
+    let artifact = artifact_named(&app, id, &name)?.ok_or_else(|| format!("run {id} has no artifact named {name}"))?;
     let ext = artifact.path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     let mime = match ext.as_str() {
         "png" => "image/png",
@@ -298,12 +297,7 @@ pub fn steer_policy(
 ) -> Reply<Vec<benchtop_studies::alignment::dpa::Steered>> {
     let id = parse_ids(&[id])?[0];
     let file = benchtop_studies::alignment::dpa::POLICY_FILE;
-    let weights = app
-        .store
-        .artifacts(id)
-        .map_err(text)?
-        .into_iter()
-        .find(|a| a.name == file)
+    let weights = artifact_named(&app, id, file)?
         .ok_or_else(|| format!("run {id} has no trained policy ({file}); only finished dpa runs can be steered"))?;
     benchtop_studies::alignment::dpa::steer(&weights.path, &question, angle_deg, n.unwrap_or(4), 1.0, seed.unwrap_or(0)).map_err(text)
 }

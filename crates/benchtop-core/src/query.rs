@@ -169,10 +169,11 @@ impl Query {
         if records.is_empty() {
             return None;
         }
-        let mut fields = Vec::new();
+        let mut cmps = Vec::new();
         if let Some(e) = &self.expr {
-            collect_fields(e, &mut fields);
+            collect_cmps(e, &mut cmps);
         }
+        let fields: Vec<&Field> = cmps.into_iter().map(|(f, _, _)| f).collect();
         if let Some(e) = self.not_a_number(records) {
             return Some(e);
         }
@@ -283,18 +284,6 @@ fn collect_cmps<'a>(e: &'a Expr, out: &mut Vec<(&'a Field, Op, &'a [String])>) {
 /// Whether `name` is one of the built-in fields (not a parameter or metric).
 pub fn is_reserved(name: &str) -> bool {
     RESERVED.contains(&name)
-}
-
-fn collect_fields(e: &Expr, out: &mut Vec<Field>) {
-    match e {
-        Expr::And(a, b) | Expr::Or(a, b) => {
-            collect_fields(a, out);
-            collect_fields(b, out);
-        }
-        Expr::Not(a) => collect_fields(a, out),
-        Expr::Text { .. } => {}
-        Expr::Cmp { field, .. } => out.push(field.clone()),
-    }
 }
 
 fn label(what: &'static str) -> StrContext {

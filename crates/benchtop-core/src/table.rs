@@ -72,18 +72,24 @@ pub fn summarise_points(records: &[RunRecord]) -> Vec<PointSummary> {
     groups
         .into_iter()
         .map(|(experiment, point, members)| {
-            let done: Vec<&&RunRecord> = members.iter().filter(|r| r.status == crate::RunStatus::Done).collect();
-            let names: BTreeSet<&String> = done.iter().flat_map(|r| r.summary.keys()).collect();
-            let metrics = names
-                .into_iter()
-                .filter_map(|name| {
-                    let values: Vec<f64> = done.iter().filter_map(|r| r.summary.get(name).copied()).collect();
-                    Aggregate::of(&values).map(|a| (name.clone(), a))
-                })
-                .collect();
-            PointSummary { experiment, point, runs: members.len(), done: done.len(), metrics }
+            let (done, metrics) = aggregate_done(&members);
+            PointSummary { experiment, point, runs: members.len(), done, metrics }
         })
         .collect()
+}
+
+/// How many of `members` finished `done`, and each summary metric aggregated over those.
+fn aggregate_done(members: &[&RunRecord]) -> (usize, BTreeMap<String, Aggregate>) {
+    let done: Vec<&&RunRecord> = members.iter().filter(|r| r.status == crate::RunStatus::Done).collect();
+    let names: BTreeSet<&String> = done.iter().flat_map(|r| r.summary.keys()).collect();
+    let metrics = names
+        .into_iter()
+        .filter_map(|name| {
+            let values: Vec<f64> = done.iter().filter_map(|r| r.summary.get(name).copied()).collect();
+            Aggregate::of(&values).map(|a| (name.clone(), a))
+        })
+        .collect();
+    (done.len(), metrics)
 }
 
 /// Runs that share values of some fields (usually every swept parameter but the seed), with
@@ -138,16 +144,8 @@ pub fn group_runs(records: &[RunRecord], by: &[String]) -> Vec<RunGroup> {
     groups
         .into_iter()
         .map(|(key, members)| {
-            let done: Vec<&&RunRecord> = members.iter().filter(|r| r.status == crate::RunStatus::Done).collect();
-            let names: BTreeSet<&String> = done.iter().flat_map(|r| r.summary.keys()).collect();
-            let metrics = names
-                .into_iter()
-                .filter_map(|name| {
-                    let values: Vec<f64> = done.iter().filter_map(|r| r.summary.get(name).copied()).collect();
-                    Aggregate::of(&values).map(|a| (name.clone(), a))
-                })
-                .collect();
-            RunGroup { key, runs: members.iter().map(|r| r.id).collect(), done: done.len(), metrics }
+            let (done, metrics) = aggregate_done(&members);
+            RunGroup { key, runs: members.iter().map(|r| r.id).collect(), done, metrics }
         })
         .collect()
 }
