@@ -25,9 +25,10 @@ report() {
 trap report EXIT
 
 phase "set-up (apt, npm, UI build, weights)"
-# pdflatex and booktabs let the report tests compile the LaTeX table they write; Xvfb and
-# WebKitWebDriver run the app's window for the E2E test.
-bash scripts/setup.sh texlive-latex-base texlive-latex-recommended xvfb xauth webkit2gtk-driver
+# pdflatex, booktabs and pgfplots (texlive-pictures) let the report tests compile the LaTeX
+# table and chart pictures they write; Xvfb and WebKitWebDriver run the app's window for the
+# E2E test.
+bash scripts/setup.sh texlive-latex-base texlive-latex-recommended texlive-pictures xvfb xauth webkit2gtk-driver
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked --quiet
 phase "format and lint (Rust and UI)"

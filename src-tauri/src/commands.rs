@@ -338,14 +338,14 @@ pub fn render_chart(app: State<'_, App>, spec: ChartSpec, ids: Vec<String>, widt
     render_svg(&chart, size).map_err(text)
 }
 
-/// Write the numbers a chart draws over the given runs as CSV to `path` (the user's choice
-/// in a save dialog); returns the path written.
+/// Write the numbers a chart draws over the given runs to `path` (the user's choice in a save
+/// dialog), as CSV or as a pgfplots picture by its extension; returns the path written.
 // async: runs off the main thread, so a large store never freezes the window.
 #[tauri::command(async)]
 pub fn save_chart_data(app: State<'_, App>, spec: ChartSpec, ids: Vec<String>, path: String) -> Reply<String> {
     let records = records(&app, &ids)?;
     let chart = prepare(&spec, &records, Some(&app.store)).map_err(text)?;
-    std::fs::write(&path, benchtop_charts::chart_csv(&chart)).map_err(|e| format!("writing {path}: {e}"))?;
+    benchtop_report::pgfplots::write_chart_data(&chart, std::path::Path::new(&path))?;
     Ok(path)
 }
 

@@ -44,6 +44,13 @@ fn colour(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// A series' colour as red, green and blue (for exports that draw it elsewhere, such as
+/// pgfplots, in the same colours as the app and the reports).
+pub fn series_rgb(i: usize) -> (u8, u8, u8) {
+    let RGBColor(r, g, b) = colour(i);
+    (r, g, b)
+}
+
 static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 

@@ -13,7 +13,7 @@ mod prepare;
 
 pub use benchtop_core::{Better, ChartKind, ChartSpec};
 pub use data::chart_csv;
-pub use draw::{Size, render_png, render_svg};
+pub use draw::{Size, render_png, render_svg, series_rgb};
 pub use prepare::{Chart, Point, Series, curve_lines, pareto_front, prepare};
 
 /// What can go wrong making a chart.

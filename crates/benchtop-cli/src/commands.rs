@@ -429,9 +429,9 @@ pub fn compare(
             std::fs::write(out, svg).with_context(|| format!("writing {}", out.display()))?;
         }
         Some("png") => benchtop_charts::render_png(&chart, Size::default(), dpi, out)?,
-        // The numbers the chart draws, for a paper's own plotting.
-        Some("csv") => std::fs::write(out, benchtop_charts::chart_csv(&chart)).with_context(|| format!("writing {}", out.display()))?,
-        _ => bail!("--out must end in .svg, .png or .csv (the chart's data)"),
+        // The numbers the chart draws, for a paper's own plotting: a table or a pgfplots picture.
+        Some("csv" | "tex") => benchtop_report::pgfplots::write_chart_data(&chart, out).map_err(anyhow::Error::msg)?,
+        _ => bail!("--out must end in .svg, .png, or .csv / .tex (the chart's data as a table / a pgfplots picture)"),
     }
     eprintln!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)

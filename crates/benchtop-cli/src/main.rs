@@ -122,7 +122,7 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Draw one comparison chart of an experiment's runs as SVG or PNG.
+    /// Draw one comparison chart of an experiment's runs as SVG or PNG, or write its numbers as CSV or pgfplots.
     Compare {
         #[arg(long)]
         experiment: String,
@@ -148,7 +148,7 @@ enum Command {
         /// Scatter: which way is better on both axes (draws the Pareto front).
         #[arg(long, value_enum)]
         better: Option<BetterArg>,
-        /// chart.svg, chart.png, or chart.csv for the numbers it draws
+        /// chart.svg, chart.png, or or the numbers it draws: chart.csv (a table) or chart.tex (a pgfplots picture)
         #[arg(long)]
         out: PathBuf,
         /// PNG resolution.

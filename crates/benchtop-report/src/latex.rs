@@ -1,15 +1,19 @@
-//! The LaTeX output: a booktabs table of the summaries (mean ± CI, best in bold), wrapped in
-//! a minimal document so the file compiles as is; the `table` environment pastes into a paper.
+//! The LaTeX output: a booktabs table of the summaries (mean ± CI, best in bold) and the
+//! charts as pgfplots pictures of the numbers they drew, wrapped in a minimal document so the
+//! file compiles as is; the `table` and `figure` environments paste into a paper.
 
 use std::fmt::Write;
 
-use crate::ReportInput;
 use crate::escape::latex as esc;
+use crate::pgfplots::{PREAMBLE, chart_pgfplots};
 use crate::summary::SummaryTable;
+use crate::{Figure, ReportInput};
 
-pub fn document(input: &ReportInput<'_>, table: &SummaryTable) -> String {
+pub fn document(input: &ReportInput<'_>, table: &SummaryTable, figures: &[Figure], skipped: &[String]) -> String {
     let mut t = String::new();
-    t.push_str("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage[utf8]{inputenc}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n\\begin{document}\n\n");
+    t.push_str("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage[utf8]{inputenc}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n");
+    t.push_str(PREAMBLE);
+    t.push_str("\\begin{document}\n\n");
     t.push_str("% --- the table: paste from here (needs \\usepackage{booktabs}) ---\n\\begin{table}[t]\n\\centering\n");
     let many = table.many_experiments();
     let lead = usize::from(many) + table.keys.len();
@@ -47,8 +51,18 @@ pub fn document(input: &ReportInput<'_>, table: &SummaryTable) -> String {
     t.push_str("\\bottomrule\n\\end{tabular}}\n");
     let _ = writeln!(
         t,
-        "\\caption{{{}: mean $\\pm$ 95\\% confidence interval over seeds; best per column in bold.}}\n\\end{{table}}\n% --- to here ---\n\n\\end{{document}}",
+        "\\caption{{{}: mean $\\pm$ 95\\% confidence interval over seeds; best per column in bold.}}\n\\end{{table}}\n% --- to here ---\n",
         esc(&input.title)
     );
+    for fig in figures {
+        let _ = writeln!(t, "\n% --- a figure: paste from here (needs \\usepackage{{pgfplots}}) ---\n\\begin{{figure}}[t]\n\\centering");
+        t.push_str(&chart_pgfplots(&fig.chart));
+        let caption = if fig.chart.note.is_empty() { fig.chart.title.clone() } else { format!("{}. {}", fig.chart.title, fig.chart.note) };
+        let _ = writeln!(t, "\\caption{{{}}}\n\\end{{figure}}\n% --- to here ---", esc(&caption));
+    }
+    for why in skipped {
+        let _ = writeln!(t, "% chart left out: {}", why.replace('\n', " "));
+    }
+    t.push_str("\n\\end{document}\n");
     t
 }

@@ -9,6 +9,7 @@ pub mod export;
 mod html;
 mod latex;
 mod markdown;
+pub mod pgfplots;
 mod summary;
 
 use std::path::{Path, PathBuf};
@@ -181,7 +182,8 @@ pub fn write_report(store: &Store, input: &ReportInput<'_>, out: &Path) -> Resul
     let mut written = Vec::new();
     match format {
         ReportFormat::Latex => {
-            write(out, &latex::document(input, &table))?;
+            let (figures, skipped) = figures(store, input.records, &input.charts);
+            write(out, &latex::document(input, &table, &figures, &skipped))?;
         }
         ReportFormat::Html => {
             let (figures, skipped) = figures(store, input.records, &input.charts);
