@@ -10,6 +10,7 @@ pub mod lightfield;
 pub mod ot;
 pub mod preference;
 pub mod quiz;
+pub mod scenes;
 pub mod tabular;
 pub mod transforms;
 

@@ -9,6 +9,7 @@ pub mod forgetting;
 pub mod goat;
 pub mod isr;
 pub mod lightfield;
+pub mod merging;
 pub mod ml;
 pub mod reward;
 
@@ -26,6 +27,7 @@ pub fn registry() -> Registry {
         .with(alignment::online_rlhf::OnlineRlhf)
         .with(alignment::dpa::Dpa)
         .with(lightfield::Lightfield)
+        .with(merging::Merging)
         .with_compute_probe(ml::device::compute)
 }
 
@@ -67,6 +69,9 @@ pub fn presets() -> &'static [Preset] {
         Preset { file: "lightfield-quick.toml", source: include_str!("../../../experiments/lightfield-quick.toml") },
         Preset { file: "lightfield.toml", source: include_str!("../../../experiments/lightfield.toml") },
         Preset { file: "lightfield-lego.toml", source: include_str!("../../../experiments/lightfield-lego.toml") },
+        Preset { file: "merging-quick.toml", source: include_str!("../../../experiments/merging-quick.toml") },
+        Preset { file: "merging.toml", source: include_str!("../../../experiments/merging.toml") },
+        Preset { file: "merging-replay.toml", source: include_str!("../../../experiments/merging-replay.toml") },
     ];
     PRESETS
 }
