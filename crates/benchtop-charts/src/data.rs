@@ -35,7 +35,7 @@ pub fn chart_csv(chart: &Chart) -> String {
             }
         }
         _ => {
-            let bars = chart.kind == ChartKind::Bars;
+            let bars = matches!(chart.kind, ChartKind::Bars | ChartKind::Importance);
             let mut header = vec!["series".to_owned(), x_name(chart)];
             if bars {
                 header.push("category".into());

@@ -113,7 +113,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart, s: f64
     let (plot, legend) = main.split_horizontally(w as i32 - legend_w);
     match chart.kind {
         ChartKind::Curves | ChartKind::MetricVsParam => lines(&plot, chart, s)?,
-        ChartKind::Bars => bars(&plot, chart, s)?,
+        ChartKind::Bars | ChartKind::Importance => bars(&plot, chart, s)?,
         ChartKind::Scatter => scatter(&plot, chart, s)?,
         ChartKind::Parallel => parallel(&plot, chart, s)?,
     }

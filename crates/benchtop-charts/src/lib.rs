@@ -9,6 +9,7 @@ pub mod data;
 pub mod downsample;
 mod draw;
 pub mod frame;
+pub mod importance;
 mod prepare;
 
 pub use benchtop_core::{Better, ChartKind, ChartSpec};

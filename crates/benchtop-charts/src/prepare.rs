@@ -111,8 +111,9 @@ pub fn prepare(spec: &ChartSpec, records: &[RunRecord], store: Option<&Store>) -
             scatter(&mut chart, spec, &runs, group_key, x)?;
         }
         ChartKind::Parallel => parallel(&mut chart, spec, &runs, group_key)?,
+        ChartKind::Importance => importance(&mut chart, spec, &runs)?,
     }
-    if group_key != "method" && spec.kind != ChartKind::Parallel {
+    if group_key != "method" && !matches!(spec.kind, ChartKind::Parallel | ChartKind::Importance) {
         chart.legend_title = Some(group_key.to_owned());
     }
     if let (Some(paired), ChartKind::MetricVsParam | ChartKind::Bars) = (&spec.paired, spec.kind) {
@@ -203,6 +204,35 @@ fn describe_filters(spec: &ChartSpec) -> String {
 }
 
 /// A run's parameter value (`method` falls back to the record's method).
+/// Bars of each varying parameter's importance for `spec.y` (see [`crate::importance`]), the
+/// most important first, the method and the forest's fit named in the note.
+fn importance(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord]) -> Result<()> {
+    let owned: Vec<RunRecord> = runs.iter().map(|r| (*r).clone()).collect();
+    let Some(imp) = crate::importance::importances(&owned, &spec.y) else {
+        return Err(ChartError::NoData {
+            title: chart.title.clone(),
+            what: format!("at least 4 finished runs with `{}` and a parameter that varies among them", spec.y),
+        });
+    };
+    chart.x_label = "parameter".into();
+    chart.y_label = format!("importance for {} (share of its variance)", spec.y);
+    chart.categories = imp.params.iter().map(|p| p.param.clone()).collect();
+    chart.series = vec![Series {
+        label: "importance".into(),
+        points: imp
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| Point { x: i as f64, y: p.mean, y_ci: Some(p.ci95), x_ci: None, n: imp.runs as u32 })
+            .collect(),
+        polylines: Vec::new(),
+        colour: 0,
+    }];
+    chart.zero_line = true;
+    chart.note = format!("{}; {} runs, out-of-bag R² {:.2}; error bars: 95% CI over trees", crate::importance::METHOD, imp.runs, imp.r2);
+    Ok(())
+}
+
 fn param(r: &RunRecord, key: &str) -> Option<Value> {
     r.params.get(key).cloned().or_else(|| (key == "method").then(|| r.method.clone().map(Value::from)).flatten())
 }

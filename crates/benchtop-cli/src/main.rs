@@ -171,6 +171,9 @@ enum Kind {
     Bars,
     Scatter,
     Parallel,
+    /// How much the metric depends on each varying parameter (permutation importance on a
+    /// random forest).
+    Importance,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -214,6 +217,7 @@ fn main() -> ExitCode {
                 Kind::Bars => ChartKind::Bars,
                 Kind::Scatter => ChartKind::Scatter,
                 Kind::Parallel => ChartKind::Parallel,
+                Kind::Importance => ChartKind::Importance,
             };
             let mut spec = ChartSpec::new(kind, &y);
             spec.x = x;

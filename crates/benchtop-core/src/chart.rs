@@ -23,6 +23,9 @@ pub enum ChartKind {
     Scatter,
     /// Parallel coordinates from parameters to one summary metric, one line per run.
     Parallel,
+    /// How much a summary metric depends on each parameter that varies: permutation
+    /// importance on a random forest, as bars with 95% intervals over its trees.
+    Importance,
 }
 
 /// Which way a metric improves (for the Pareto front and "best" marks).
@@ -137,6 +140,7 @@ impl ChartSpec {
             (ChartKind::Curves, _) => format!("{} during training", self.y),
             (ChartKind::Bars, _) => format!("{} by {}", self.y, self.group_key()),
             (ChartKind::Parallel, _) => format!("{} by parameters", self.y),
+            (ChartKind::Importance, _) => format!("What {} depends on: each parameter's importance", self.y),
             (_, Some(x)) if self.paired.is_some() => format!("{} difference vs {x}", self.y),
             (_, Some(x)) => format!("{} vs {x}", self.y),
             (_, None) => self.y.clone(),

@@ -39,7 +39,7 @@ pub fn chart_pgfplots(chart: &Chart) -> String {
         options.push(format!("legend style={{title={{{}}}}}", esc(title)));
     }
     match chart.kind {
-        ChartKind::Bars => {
+        ChartKind::Bars | ChartKind::Importance => {
             options.push("ybar".into());
             options.push(format!("xtick={{{}}}", (0..chart.categories.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(",")));
             options.push(format!(

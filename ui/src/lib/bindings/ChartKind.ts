@@ -3,4 +3,4 @@
 /**
  * What a chart shows.
  */
-export type ChartKind = "curves" | "metric_vs_param" | "bars" | "scatter" | "parallel";
+export type ChartKind = "curves" | "metric_vs_param" | "bars" | "scatter" | "parallel" | "importance";
