@@ -3,11 +3,13 @@
 //! scikit-learn offer for hyperparameters.
 //!
 //! A random forest of regression trees learns the metric from the parameters that vary (a
-//! number as itself, a string or boolean by its rank among the values seen: trees only ask
-//! "below or above", so the coding is harmless). Each tree is scored on the runs its bootstrap
-//! sample left out; shuffling one parameter among those runs and scoring again measures how
-//! much the tree relied on it. The importance of a parameter is that increase in squared error
-//! averaged over trees, as a share of the metric's variance, with a 95% interval over trees.
+//! number as itself; a string, boolean or missing value as a code after every number, in the
+//! order of its text: trees only ask "below or above", so the coding is harmless). Each tree
+//! is scored on the runs its bootstrap sample left out; shuffling one parameter among those
+//! runs and scoring again measures how much the tree relied on it. The importance of a
+//! parameter is that increase in squared error averaged over trees, as a share of the metric's
+//! variance, with a 95% interval of that mean over the trees (how much the forest's own
+//! randomness moves it, not what new runs would do).
 //! Written here rather than taken from a crate: it is ~150 lines, and the Rust forests
 //! (smartcore, linfa) bring their own linear-algebra stacks for what is sorting and averaging.
 
@@ -24,6 +26,9 @@ const TREES: usize = 200;
 /// Runs a leaf keeps at least.
 const MIN_LEAF: usize = 2;
 const MAX_DEPTH: usize = 12;
+/// The most runs the forest learns from: a seeded sample beyond it keeps a chart of a
+/// 10,000-run sweep to a second or two.
+const MAX_RUNS: usize = 2000;
 
 /// One parameter's importance.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,11 +56,16 @@ pub const METHOD: &str = "permutation importance on a random forest (out-of-bag,
 
 /// Importances of the parameters that vary among the finished `records` reporting `metric`;
 /// `None` when fewer than 4 such runs or no parameter varies.
-pub fn importances(records: &[RunRecord], metric: &str) -> Option<Importances> {
-    let runs: Vec<&RunRecord> =
-        records.iter().filter(|r| r.status == RunStatus::Done && r.summary.get(metric).is_some_and(|v| v.is_finite())).collect();
+pub fn importances(records: &[&RunRecord], metric: &str) -> Option<Importances> {
+    let mut runs: Vec<&RunRecord> =
+        records.iter().copied().filter(|r| r.status == RunStatus::Done && r.summary.get(metric).is_some_and(|v| v.is_finite())).collect();
     if runs.len() < 4 {
         return None;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    if runs.len() > MAX_RUNS {
+        runs.shuffle(&mut rng);
+        runs.truncate(MAX_RUNS);
     }
     let mut keys: BTreeSet<&String> = BTreeSet::new();
     for r in &runs {
@@ -65,17 +75,13 @@ pub fn importances(records: &[RunRecord], metric: &str) -> Option<Importances> {
     let mut columns: Vec<Vec<f64>> = Vec::new();
     for key in keys {
         let values: Vec<Option<&Value>> = runs.iter().map(|r| r.params.get(key)).collect();
-        let distinct: BTreeSet<String> = values.iter().map(|v| v.map(Value::to_string).unwrap_or_default()).collect();
+        let column = code(&values);
+        let mut distinct = column.clone();
+        distinct.sort_by(f64::total_cmp);
+        distinct.dedup();
         if distinct.len() < 2 {
             continue;
         }
-        let numeric = values.iter().all(|v| v.is_some_and(Value::is_number));
-        let column = if numeric {
-            values.iter().map(|v| v.and_then(Value::as_f64).unwrap_or(f64::NAN)).collect()
-        } else {
-            let rank: BTreeMap<&String, usize> = distinct.iter().enumerate().map(|(i, s)| (s, i)).collect();
-            values.iter().map(|v| rank[&v.map(Value::to_string).unwrap_or_default()] as f64).collect()
-        };
         names.push(key.clone());
         columns.push(column);
     }
@@ -83,11 +89,35 @@ pub fn importances(records: &[RunRecord], metric: &str) -> Option<Importances> {
         return None;
     }
     let y: Vec<f64> = runs.iter().map(|r| r.summary[metric]).collect();
+    // Centred once, so the split search's running sums do not cancel on a metric far from zero.
+    let centre = mean(y.iter().copied());
+    let y: Vec<f64> = y.iter().map(|v| v - centre).collect();
+    if y.iter().all(|v| *v == 0.0) {
+        return None;
+    }
     let rows: Vec<Vec<f64>> = (0..y.len()).map(|i| columns.iter().map(|c| c[i]).collect()).collect();
-    let (r2, scores) = forest_importances(&rows, &y, &mut ChaCha8Rng::seed_from_u64(0));
+    let (r2, scores) = forest_importances(&rows, &y, &mut rng);
     let mut params: Vec<Importance> = names.into_iter().zip(scores).map(|(param, (mean, ci95))| Importance { param, mean, ci95 }).collect();
     params.sort_by(|a, b| b.mean.total_cmp(&a.mean).then_with(|| a.param.cmp(&b.param)));
     Some(Importances { metric: metric.to_owned(), runs: y.len(), r2, params })
+}
+
+/// A parameter's values as numbers for the trees: a number as itself (1 and 1.0 alike); any
+/// other value (a string, a boolean, absent) as a code after the largest number, in the order
+/// of its JSON text.
+fn code(values: &[Option<&Value>]) -> Vec<f64> {
+    let top = values.iter().filter_map(|v| v.and_then(Value::as_f64)).filter(|v| v.is_finite()).fold(f64::NEG_INFINITY, f64::max);
+    let base = if top.is_finite() { top + 1.0 } else { 0.0 };
+    let text = |v: &Option<&Value>| v.map(Value::to_string).unwrap_or_default();
+    let others: BTreeSet<String> = values.iter().filter(|v| !v.and_then(|x| x.as_f64()).is_some_and(f64::is_finite)).map(text).collect();
+    let rank: BTreeMap<&String, usize> = others.iter().enumerate().map(|(i, s)| (s, i)).collect();
+    values
+        .iter()
+        .map(|v| match v.and_then(Value::as_f64).filter(|x| x.is_finite()) {
+            Some(x) => x,
+            None => base + rank[&text(v)] as f64,
+        })
+        .collect()
 }
 
 /// A regression tree: leaves hold a mean, inner nodes a feature and threshold.
@@ -132,25 +162,36 @@ fn grow(rows: &[Vec<f64>], y: &[f64], idx: &[usize], mtry: usize, depth: usize, 
     features.shuffle(rng);
     let mut best: Option<(f64, usize, f64)> = None;
     let total: f64 = idx.iter().map(|&i| (y[i] - here).powi(2)).sum();
-    for &f in features.iter().take(mtry.max(1)) {
+    // Features are tried in a random order until `mtry` of them could split this node at all
+    // (one constant here does not count, as in ranger and scikit-learn).
+    let mut usable = 0;
+    for &f in &features {
+        if usable >= mtry.max(1) {
+            break;
+        }
         let mut order: Vec<usize> = idx.to_vec();
         order.sort_by(|&a, &b| rows[a][f].total_cmp(&rows[b][f]));
         // Running sums give each cut's squared error in one pass.
         let (mut left_sum, mut left_sq) = (0.0, 0.0);
         let (all_sum, all_sq): (f64, f64) = order.iter().fold((0.0, 0.0), |(s, q), &i| (s + y[i], q + y[i] * y[i]));
+        if rows[order[0]][f] < rows[order[order.len() - 1]][f] {
+            usable += 1;
+        }
         for k in 0..order.len() - 1 {
             let v = y[order[k]];
             left_sum += v;
             left_sq += v * v;
             let (a, b) = (rows[order[k]][f], rows[order[k + 1]][f]);
             let n_left = k + 1;
-            if a == b || n_left < MIN_LEAF || order.len() - n_left < MIN_LEAF {
+            // Cut only between distinct values; the threshold is the lower one, so the runs
+            // sent left are exactly the first `n_left` of this order.
+            if a.partial_cmp(&b) != Some(std::cmp::Ordering::Less) || n_left < MIN_LEAF || order.len() - n_left < MIN_LEAF {
                 continue;
             }
             let n_right = (order.len() - n_left) as f64;
             let sse = (left_sq - left_sum * left_sum / n_left as f64) + ((all_sq - left_sq) - (all_sum - left_sum).powi(2) / n_right);
             if best.is_none_or(|(s, _, _)| sse < s) {
-                best = Some((sse, f, (a + b) / 2.0));
+                best = Some((sse, f, a));
             }
         }
     }
@@ -174,7 +215,7 @@ fn forest_importances(rows: &[Vec<f64>], y: &[f64], rng: &mut ChaCha8Rng) -> (f6
     let (n, p) = (y.len(), rows[0].len());
     let var = {
         let m = mean(y.iter().copied());
-        (y.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n as f64).max(1e-300)
+        y.iter().map(|v| (v - m).powi(2)).sum::<f64>() / n as f64
     };
     let mtry = p.div_ceil(3).max(1);
     let mut per_tree: Vec<Vec<f64>> = vec![Vec::new(); p];
@@ -190,21 +231,20 @@ fn forest_importances(rows: &[Vec<f64>], y: &[f64], rng: &mut ChaCha8Rng) -> (f6
             continue;
         }
         let tree = grow(rows, y, &sample, mtry, 0, rng);
-        let mse = |rows_of: &dyn Fn(usize) -> Vec<f64>| mean(oob.iter().map(|&i| (tree.predict(&rows_of(i)) - y[i]).powi(2)));
-        let base = mse(&|i| rows[i].clone());
+        let base = mean(oob.iter().map(|&i| (tree.predict(&rows[i]) - y[i]).powi(2)));
         for &i in &oob {
             oob_sum[i] += tree.predict(&rows[i]);
             oob_count[i] += 1;
         }
+        let mut scratch = vec![0.0; p];
         for (f, scores) in per_tree.iter_mut().enumerate() {
             let mut shuffled: Vec<f64> = oob.iter().map(|&i| rows[i][f]).collect();
             shuffled.shuffle(rng);
-            let at: BTreeMap<usize, f64> = oob.iter().copied().zip(shuffled).collect();
-            let permuted = mse(&|i| {
-                let mut r = rows[i].clone();
-                r[f] = at[&i];
-                r
-            });
+            let permuted = mean(oob.iter().zip(&shuffled).map(|(&i, &v)| {
+                scratch.copy_from_slice(&rows[i]);
+                scratch[f] = v;
+                (tree.predict(&scratch) - y[i]).powi(2)
+            }));
             scores.push((permuted - base) / var);
         }
     }
@@ -262,22 +302,40 @@ mod tests {
                 record(a, b, kind, y)
             })
             .collect();
-        let imp = importances(&records, "score").unwrap();
+        let refs: Vec<&RunRecord> = records.iter().collect();
+        let imp = importances(&refs, "score").unwrap();
         let names: Vec<&str> = imp.params.iter().map(|p| p.param.as_str()).collect();
         assert_eq!(names, ["a", "kind", "b"], "{imp:?}");
         assert!(imp.params[0].mean > 0.5 && imp.params[1].mean > 0.02, "{imp:?}");
         assert!(imp.params[2].mean.abs() < 0.02, "{imp:?}");
         assert!(imp.r2 > 0.8, "the parameters explain the metric: {}", imp.r2);
         // Deterministic: the same runs, the same numbers.
-        assert_eq!(importances(&records, "score").unwrap(), imp);
+        assert_eq!(importances(&refs, "score").unwrap(), imp);
     }
 
     #[test]
     fn too_few_runs_or_nothing_varying_gives_none() {
         let few: Vec<RunRecord> = (0..3).map(|i| record(i as f64, 0.0, "x", i as f64)).collect();
+        let few: Vec<&RunRecord> = few.iter().collect();
         assert!(importances(&few, "score").is_none());
         let flat: Vec<RunRecord> = (0..10).map(|i| record(1.0, 0.0, "x", i as f64)).collect();
-        assert!(importances(&flat, "score").is_none());
+        assert!(importances(&flat.iter().collect::<Vec<_>>(), "score").is_none(), "no parameter varies");
+        let constant: Vec<RunRecord> = (0..10).map(|i| record(i as f64, 0.0, "x", 0.5)).collect();
+        assert!(importances(&constant.iter().collect::<Vec<_>>(), "score").is_none(), "nothing to explain");
         assert!(importances(&few, "missing").is_none());
+    }
+
+    #[test]
+    fn numbers_keep_their_order_and_other_values_come_after_them() {
+        let (n16, n128, n1, n1f) = (Value::from(16), Value::from(128), Value::from(1), Value::from(1.0));
+        let (s, t) = (Value::from("adam"), Value::from(true));
+        let coded = code(&[Some(&n16), Some(&n128), None, Some(&s), Some(&t), Some(&n1), Some(&n1f)]);
+        assert_eq!(&coded[..2], &[16.0, 128.0], "numbers as themselves, not as text (128 < 16)");
+        assert_eq!(coded[5], coded[6], "1 and 1.0 are one value");
+        assert!(coded[2] > 128.0 && coded[3] > 128.0 && coded[4] > 128.0, "{coded:?}");
+        let mut others = vec![coded[2], coded[3], coded[4]];
+        others.sort_by(f64::total_cmp);
+        others.dedup();
+        assert_eq!(others.len(), 3, "absent, a string and a boolean are three values");
     }
 }

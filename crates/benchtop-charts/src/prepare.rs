@@ -203,12 +203,10 @@ fn describe_filters(spec: &ChartSpec) -> String {
     }
 }
 
-/// A run's parameter value (`method` falls back to the record's method).
 /// Bars of each varying parameter's importance for `spec.y` (see [`crate::importance`]), the
 /// most important first, the method and the forest's fit named in the note.
 fn importance(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord]) -> Result<()> {
-    let owned: Vec<RunRecord> = runs.iter().map(|r| (*r).clone()).collect();
-    let Some(imp) = crate::importance::importances(&owned, &spec.y) else {
+    let Some(imp) = crate::importance::importances(runs, &spec.y) else {
         return Err(ChartError::NoData {
             title: chart.title.clone(),
             what: format!("at least 4 finished runs with `{}` and a parameter that varies among them", spec.y),
@@ -229,10 +227,16 @@ fn importance(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord]) -> Resul
         colour: 0,
     }];
     chart.zero_line = true;
-    chart.note = format!("{}; {} runs, out-of-bag R² {:.2}; error bars: 95% CI over trees", crate::importance::METHOD, imp.runs, imp.r2);
+    chart.note = format!(
+        "{}; {} runs, out-of-bag R² {:.2}; error bars: 95% CI of the mean over the trees",
+        crate::importance::METHOD,
+        imp.runs,
+        imp.r2
+    );
     Ok(())
 }
 
+/// A run's parameter value (`method` falls back to the record's method).
 fn param(r: &RunRecord, key: &str) -> Option<Value> {
     r.params.get(key).cloned().or_else(|| (key == "method").then(|| r.method.clone().map(Value::from)).flatten())
 }

@@ -54,6 +54,8 @@ pub fn latex(text: &str) -> String {
             '~' => out.push_str("\\textasciitilde{}"),
             '<' => out.push_str("\\textless{}"),
             '>' => out.push_str("\\textgreater{}"),
+            // pdflatex has no glyph for U+2212 (the charts' "score − baseline"): math minus.
+            '−' => out.push_str("$-$"),
             '\n' | '\r' => out.push(' '),
             c => out.push(c),
         }

@@ -5,14 +5,16 @@
 use std::fmt::Write;
 
 use crate::escape::latex as esc;
-use crate::pgfplots::{PREAMBLE, chart_pgfplots};
+use crate::pgfplots::{PREAMBLE, chart_pgfplots, comment};
 use crate::summary::SummaryTable;
 use crate::{Figure, ReportInput};
 
 pub fn document(input: &ReportInput<'_>, table: &SummaryTable, figures: &[Figure], skipped: &[String]) -> String {
     let mut t = String::new();
     t.push_str("\\documentclass{article}\n\\usepackage[T1]{fontenc}\n\\usepackage[utf8]{inputenc}\n\\usepackage{booktabs}\n\\usepackage{graphicx}\n");
-    t.push_str(PREAMBLE);
+    if !figures.is_empty() {
+        t.push_str(PREAMBLE);
+    }
     t.push_str("\\begin{document}\n\n");
     t.push_str("% --- the table: paste from here (needs \\usepackage{booktabs}) ---\n\\begin{table}[t]\n\\centering\n");
     let many = table.many_experiments();
@@ -61,7 +63,7 @@ pub fn document(input: &ReportInput<'_>, table: &SummaryTable, figures: &[Figure
         let _ = writeln!(t, "\\caption{{{}}}\n\\end{{figure}}\n% --- to here ---", esc(&caption));
     }
     for why in skipped {
-        let _ = writeln!(t, "% chart left out: {}", why.replace('\n', " "));
+        let _ = writeln!(t, "% chart left out: {}", comment(why));
     }
     t.push_str("\n\\end{document}\n");
     t

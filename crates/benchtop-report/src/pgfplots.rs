@@ -11,6 +11,11 @@ use crate::escape::latex as esc;
 /// What a document needs to load before the snippet.
 pub const PREAMBLE: &str = "\\usepackage{pgfplots}\n\\pgfplotsset{compat=1.16}\n";
 
+/// Text for a `%` comment line: every control character (TeX ends a line at `\r` too) a space.
+pub(crate) fn comment(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 /// A number as pgfplots reads it (`nan` for a missing one, which pgfplots skips).
 fn num(v: f64) -> String {
     if v.is_finite() { format!("{v}") } else { "nan".into() }
@@ -20,7 +25,7 @@ fn num(v: f64) -> String {
 /// with their 95% intervals as explicit error bars.
 pub fn chart_pgfplots(chart: &Chart) -> String {
     let mut t = String::new();
-    let _ = writeln!(t, "% {} (Benchtop). Needs, in the preamble:", chart.title.replace('\n', " "));
+    let _ = writeln!(t, "% {} (Benchtop). Needs, in the preamble:", comment(&chart.title));
     for line in PREAMBLE.lines() {
         let _ = writeln!(t, "%   {line}");
     }
@@ -35,12 +40,14 @@ pub fn chart_pgfplots(chart: &Chart) -> String {
         "legend cell align=left".to_owned(),
         "title style={font=\\small, text width=0.9\\linewidth, align=center}".to_owned(),
     ];
-    if let Some(title) = &chart.legend_title {
-        options.push(format!("legend style={{title={{{}}}}}", esc(title)));
-    }
     match chart.kind {
         ChartKind::Bars | ChartKind::Importance => {
             options.push("ybar".into());
+            // Each series is one group's bar at its own category (as plotters draws them):
+            // centred on its tick, not shifted aside for the other series; room at both ends.
+            options.push("enlarge x limits={abs=0.5}".into());
+            options.push("bar width=0.6".into());
+            options.push("bar shift=0pt".into());
             options.push(format!("xtick={{{}}}", (0..chart.categories.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(",")));
             options.push(format!(
                 "xticklabels={{{}}}",
@@ -63,11 +70,18 @@ pub fn chart_pgfplots(chart: &Chart) -> String {
         options.push("extra y ticks={0}, extra y tick labels={}, extra y tick style={grid=major, major grid style={black}}".into());
     }
     let _ = writeln!(t, "  {}\n]", options.join(",\n  "));
+    if let Some(title) = &chart.legend_title {
+        // The legend's heading: an entry without a picture.
+        let _ = writeln!(t, "\\addlegendimage{{empty legend}}\n\\addlegendentry{{\\textbf{{{}}}}}", esc(title));
+    }
     for s in &chart.series {
         let (r, g, b) = series_rgb(s.colour);
         let colour = format!("color={{rgb,255:red,{r};green,{g};blue,{b}}}");
         match chart.kind {
             ChartKind::Parallel => {
+                if s.polylines.is_empty() {
+                    continue;
+                }
                 for (i, line) in s.polylines.iter().enumerate() {
                     let coords: Vec<String> = line.iter().enumerate().map(|(x, y)| format!("({x},{})", num(*y))).collect();
                     let legend = if i == 0 { "" } else { ", forget plot" };
@@ -79,11 +93,16 @@ pub fn chart_pgfplots(chart: &Chart) -> String {
                     ChartKind::Scatter => {
                         format!("{colour}, mark=*, only marks, error bars/.cd, x dir=both, x explicit, y dir=both, y explicit")
                     }
-                    ChartKind::Bars => {
+                    ChartKind::Bars | ChartKind::Importance => {
                         format!("{colour}, fill={{rgb,255:red,{r};green,{g};blue,{b}}}, error bars/.cd, y dir=both, y explicit")
                     }
+                    // A long curve as a line; a few points marked.
+                    _ if s.points.len() > 30 => format!("{colour}, mark=none, error bars/.cd, y dir=both, y explicit"),
                     _ => format!("{colour}, mark=*, error bars/.cd, y dir=both, y explicit"),
                 };
+                if s.points.is_empty() {
+                    continue;
+                }
                 let coords: Vec<String> = s
                     .points
                     .iter()
@@ -100,7 +119,7 @@ pub fn chart_pgfplots(chart: &Chart) -> String {
     }
     t.push_str("\\end{axis}\n\\end{tikzpicture}\n");
     if !chart.note.is_empty() {
-        let _ = writeln!(t, "% {}", chart.note.replace('\n', " "));
+        let _ = writeln!(t, "% {}", comment(&chart.note));
     }
     t
 }
@@ -146,7 +165,7 @@ pub(crate) mod tests {
             kind,
             title: "Test error & 50% of \\it".into(),
             x_label: "n_envs".into(),
-            y_label: "test error".into(),
+            y_label: "test error − baseline".into(),
             series: vec![
                 Series {
                     label: "isr_mean {x}".into(),
@@ -178,7 +197,8 @@ pub(crate) mod tests {
 
     #[test]
     fn every_kind_of_chart_becomes_a_picture_of_its_numbers_that_compiles() {
-        let kinds = [ChartKind::Curves, ChartKind::MetricVsParam, ChartKind::Bars, ChartKind::Scatter, ChartKind::Parallel];
+        let kinds =
+            [ChartKind::Curves, ChartKind::MetricVsParam, ChartKind::Bars, ChartKind::Scatter, ChartKind::Parallel, ChartKind::Importance];
         let mut body = String::new();
         for kind in kinds {
             let tex = chart_pgfplots(&chart(kind));
@@ -189,6 +209,8 @@ pub(crate) mod tests {
                 assert!(tex.contains("(1,nan) +- (0,0)"), "a missing mean is skipped, not drawn at 0");
             }
             assert_eq!(kind == ChartKind::Scatter, tex.contains("Pareto front"));
+            assert!(tex.contains("\\addlegendimage{empty legend}\n\\addlegendentry{\\textbf{method}}"), "the legend's heading");
+            assert!(tex.contains("test error $-$ baseline"), "a minus pdflatex can set");
             body.push_str(&tex);
             body.push_str("\n\\clearpage\n");
         }
