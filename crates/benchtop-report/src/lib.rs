@@ -111,17 +111,24 @@ pub struct ReportInput<'a> {
 pub struct Figure {
     pub spec: ChartSpec,
     pub chart: Chart,
+    /// Empty for the LaTeX report, which typesets `chart` with pgfplots instead.
     pub svg: String,
 }
 
 /// Draw every chart that has data; say why the others were skipped. When none of the
 /// requested charts applies, draw the first metric against each numeric swept parameter.
 pub fn figures(store: &Store, records: &[RunRecord], charts: &[ChartSpec]) -> (Vec<Figure>, Vec<String>) {
+    select_figures(store, records, charts, true)
+}
+
+/// [`figures`], with the SVG drawn only when `svg` (the LaTeX report typesets the prepared
+/// numbers with pgfplots and never reads it).
+fn select_figures(store: &Store, records: &[RunRecord], charts: &[ChartSpec], svg: bool) -> (Vec<Figure>, Vec<String>) {
     let mut figures = Vec::new();
     let mut skipped = Vec::new();
     let draw = |spec: &ChartSpec, figures: &mut Vec<Figure>, skipped: &mut Vec<String>| match prepare(spec, records, Some(store)).and_then(
         |chart| {
-            let svg = render_svg(&chart, Size::default())?;
+            let svg = if svg { render_svg(&chart, Size::default())? } else { String::new() };
             Ok((chart, svg))
         },
     ) {
@@ -182,7 +189,7 @@ pub fn write_report(store: &Store, input: &ReportInput<'_>, out: &Path) -> Resul
     let mut written = Vec::new();
     match format {
         ReportFormat::Latex => {
-            let (figures, skipped) = figures(store, input.records, &input.charts);
+            let (figures, skipped) = select_figures(store, input.records, &input.charts, false);
             write(out, &latex::document(input, &table, &figures, &skipped))?;
         }
         ReportFormat::Html => {

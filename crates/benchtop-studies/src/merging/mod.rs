@@ -186,7 +186,7 @@ impl Study for Merging {
                 better: Some(Better::Higher),
                 ..ChartSpec::new(ChartKind::Scatter, "c_ratio")
                     .with_x("s_retention")
-                    .with_title("Semantic skill gained (C accuracy / teacher C's) vs spatial skill kept (S mIoU / teacher S's)")
+                    .with_title("C's skill reached vs S's skill kept (each over its teacher's)")
             },
             ChartSpec::new(ChartKind::Bars, "zs_seg_miou")
                 .with_group("method")
