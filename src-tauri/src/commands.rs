@@ -169,8 +169,8 @@ pub fn cancel_runs(handle: AppHandle, app: State<'_, App>, ids: Vec<String>) -> 
     Ok(())
 }
 
-/// Start cancelled, interrupted or failed runs again from the beginning (studies keep no
-/// checkpoints), with the same parameters and seed.
+/// Start cancelled, interrupted or failed runs again with the same parameters and seed, each
+/// from its last checkpoint where its study saved one.
 #[tauri::command]
 pub fn resume_runs(handle: AppHandle, app: State<'_, App>, ids: Vec<String>) -> Reply<Vec<RunId>> {
     let again = app.runner.requeue(&parse_ids(&ids)?).map_err(text)?;

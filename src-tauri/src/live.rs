@@ -139,7 +139,7 @@ impl<S: Sink> LiveEvents<S> {
                     self.app.progress(ProgressEvent { run: *run, done: *done, total: *total, eta_s });
                 }
             }
-            RunEvent::Artifact { .. } => {}
+            RunEvent::Artifact { .. } | RunEvent::Checkpoint { .. } => {}
             RunEvent::Finished { run, status, summary, error } => {
                 self.flush(*run, now);
                 self.runs.remove(run);

@@ -52,8 +52,8 @@ pub fn run(store_dir: Option<&Path>, files: &[PathBuf], jobs: Option<usize>, set
 }
 
 /// `benchtop resume RUN... | --experiment NAME`: queue again the runs that ended without a
-/// result (interrupted, failed, cancelled) and run them, from the beginning, with their
-/// stored parameters and seeds (checked again as a file's would be).
+/// result (interrupted, failed, cancelled) and run them with their stored parameters and
+/// seeds (checked again as a file's would be), each from its last checkpoint where it has one.
 pub fn resume(store_dir: Option<&Path>, runs: &[String], experiment: Option<&str>, jobs: Option<usize>) -> Result<ExitCode> {
     let store = Arc::new(open_store(store_dir)?);
     let candidates: Vec<RunRecord> = match experiment {
@@ -73,8 +73,9 @@ pub fn resume(store_dir: Option<&Path>, runs: &[String], experiment: Option<&str
     let wanted: Vec<RunId> = candidates.iter().filter(|r| r.status.can_resume()).map(|r| r.id).collect();
     let ids = runner.requeue(&wanted)?;
     let done = candidates.iter().filter(|r| r.status == RunStatus::Done).count();
+    let from_checkpoint = ids.iter().filter(|id| store.checkpoint_path(**id).exists()).count();
     eprintln!(
-        "resuming {} run(s) from the beginning ({jobs} jobs at a time); {done} already done, {} left as they are; store {}",
+        "resuming {} run(s), {from_checkpoint} from a checkpoint and the rest from the beginning ({jobs} jobs at a time); {done} already done, {} left as they are; store {}",
         ids.len(),
         candidates.len() - ids.len() - done,
         store.path().display()

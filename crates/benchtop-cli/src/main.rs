@@ -66,8 +66,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Run again, from the beginning, runs that ended without a result (interrupted, failed,
-    /// cancelled): the named ones, or every such run of an experiment.
+    /// Run again runs that ended without a result (interrupted, failed, cancelled): the named
+    /// ones, or every such run of an experiment. Each goes on from its last checkpoint where
+    /// its study saved one, else from the beginning.
     Resume {
         /// Run ids (or unique prefixes).
         #[arg(required_unless_present = "experiment", conflicts_with = "experiment")]

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::cache::{ArtifactCache, CacheKey, CacheOutcome};
+use crate::checkpoint::Checkpoint;
 use crate::error::StudyError;
 use crate::run::{Backend, Compute, RunId, RunStatus, Summary};
 
@@ -53,6 +54,14 @@ pub enum RunEvent {
         name: String,
         path: PathBuf,
     },
+    /// The run's state at a boundary of its training: the writer stores it after everything
+    /// logged before it, replacing the run's previous one. Its bytes never leave the process
+    /// in serialised events (only the stage does).
+    Checkpoint {
+        run: RunId,
+        #[serde(serialize_with = "stage_only")]
+        checkpoint: Box<Checkpoint>,
+    },
     /// The last event of every run: the writer stores everything before it first.
     Finished {
         run: RunId,
@@ -71,13 +80,18 @@ impl RunEvent {
             | RunEvent::Log { run, .. }
             | RunEvent::Progress { run, .. }
             | RunEvent::Artifact { run, .. }
+            | RunEvent::Checkpoint { run, .. }
             | RunEvent::Finished { run, .. } => *run,
         }
     }
 }
 
-/// A study's handle on its run: seed, device family, artifact folder, logging, progress
-/// and cancellation.
+fn stage_only<S: serde::Serializer>(checkpoint: &Checkpoint, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&checkpoint.stage)
+}
+
+/// A study's handle on its run: seed, device family, artifact folder, logging, progress,
+/// cancellation and checkpoints.
 pub struct RunContext {
     run: RunId,
     seed: u64,
@@ -86,6 +100,7 @@ pub struct RunContext {
     events: Sender<RunEvent>,
     cancelled: Arc<AtomicBool>,
     cache: Option<ArtifactCache>,
+    resumed: Option<Checkpoint>,
 }
 
 impl RunContext {
@@ -98,7 +113,7 @@ impl RunContext {
         events: Sender<RunEvent>,
         cancelled: Arc<AtomicBool>,
     ) -> Self {
-        RunContext { run, seed, backend, artifacts_dir, events, cancelled, cache: None }
+        RunContext { run, seed, backend, artifacts_dir, events, cancelled, cache: None, resumed: None }
     }
 
     /// Share expensive stages with other runs through `cache` (the runner sets it beside the
@@ -106,6 +121,25 @@ impl RunContext {
     pub fn with_cache(mut self, cache: ArtifactCache) -> Self {
         self.cache = Some(cache);
         self
+    }
+
+    /// Resume the run from `checkpoint`, the last one an earlier attempt of it saved (the
+    /// runner sets it; builder style).
+    pub fn with_checkpoint(mut self, checkpoint: Option<Checkpoint>) -> Self {
+        self.resumed = checkpoint;
+        self
+    }
+
+    /// The checkpoint this run goes on from, when an earlier attempt saved one: the study
+    /// restores its state from it and skips the work it covers.
+    pub fn resumed(&self) -> Option<&Checkpoint> {
+        self.resumed.as_ref()
+    }
+
+    /// Save the run's state at a boundary of its training. It is written after everything
+    /// logged before this call, so a run resumed from it misses no point before it.
+    pub fn checkpoint(&self, checkpoint: Checkpoint) {
+        self.send(RunEvent::Checkpoint { run: self.run, checkpoint: Box::new(checkpoint) });
     }
 
     /// The bytes of a stage another run may already have computed (see [`ArtifactCache`]):

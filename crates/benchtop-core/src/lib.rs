@@ -6,6 +6,7 @@
 
 pub mod cache;
 pub mod chart;
+pub mod checkpoint;
 pub mod context;
 pub mod error;
 pub mod experiment;
@@ -19,6 +20,7 @@ pub mod table;
 
 pub use cache::{ArtifactCache, CacheKey, CacheOutcome};
 pub use chart::{Better, ChartKind, ChartSpec, Paired};
+pub use checkpoint::Checkpoint;
 pub use context::{LogLevel, RunContext, RunEvent};
 pub use error::StudyError;
 pub use experiment::{Experiment, ExperimentDoc, ExperimentError, RunPlan, SeedSpec};

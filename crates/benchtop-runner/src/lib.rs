@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use benchtop_core::experiment::RunPlan;
-use benchtop_core::{Provenance, Registry, RunContext, RunEvent, RunId, RunRecord, RunStatus, StudyError, Summary};
+use benchtop_core::{Checkpoint, LogLevel, Provenance, Registry, RunContext, RunEvent, RunId, RunRecord, RunStatus, StudyError, Summary};
 use benchtop_store::{Artifact, Store, StoreError, WriteBatch};
 use chrono::Utc;
 use tokio::sync::Semaphore;
@@ -137,7 +137,8 @@ impl Runner {
     }
 
     /// Queue again the runs among `ids` that may be resumed (cancelled, interrupted or
-    /// failed), from the beginning, with the same parameters and seed; returns them, for
+    /// failed), with the same parameters and seed; each goes on from its last checkpoint
+    /// where its study saved one, else from the beginning. Returns them, for
     /// [`Runner::execute`].
     pub fn requeue(&self, ids: &[RunId]) -> Result<Vec<RunId>, StoreError> {
         let again = self.store.requeue(ids)?;
@@ -275,9 +276,10 @@ fn run_one(store: &Store, registry: &Registry, id: RunId, tx: Sender<RunEvent>, 
         return;
     }
     let result = registry.get(&record.study).map_err(StudyError::Failed).and_then(|study| {
-        let ctx = RunContext::new(id, record.seed, record.backend, store.artifacts_dir(id), tx.clone(), cancelled)
-            .with_cache(benchtop_core::ArtifactCache::new(store.path().join("cache")));
         let _ = tx.send(RunEvent::Started { run: id, compute: registry.compute(record.backend) });
+        let ctx = RunContext::new(id, record.seed, record.backend, store.artifacts_dir(id), tx.clone(), cancelled)
+            .with_cache(benchtop_core::ArtifactCache::new(store.path().join("cache")))
+            .with_checkpoint(resume_point(store, id, &tx));
         active.start(id);
         // A panicking study fails its own run, not the whole launch.
         std::panic::catch_unwind(AssertUnwindSafe(|| study.run_json(&ctx, &record.params)))
@@ -286,6 +288,37 @@ fn run_one(store: &Store, registry: &Registry, id: RunId, tx: Sender<RunEvent>, 
     // No system sample of this run may follow its end in the channel.
     active.end(id);
     let _ = tx.send(finished(id, result));
+}
+
+/// The checkpoint an earlier attempt of the run left, if one can be trusted; the log says
+/// which it was, and why one was set aside (the run then starts from the beginning).
+fn resume_point(store: &Store, id: RunId, tx: &Sender<RunEvent>) -> Option<Checkpoint> {
+    let say = |level, text: String| {
+        let _ = tx.send(RunEvent::Log { run: id, level, text });
+    };
+    match store.checkpoint(id) {
+        Ok(None) => None,
+        Ok(Some(cp)) if cp.version != benchtop_core::VERSION => {
+            say(
+                LogLevel::Warn,
+                format!(
+                    "the checkpoint at {} was written by Benchtop {}, this is {}: starting from the beginning",
+                    cp.stage,
+                    cp.version,
+                    benchtop_core::VERSION
+                ),
+            );
+            None
+        }
+        Ok(Some(cp)) => {
+            say(LogLevel::Info, format!("resuming from the checkpoint at {}", cp.stage));
+            Some(cp)
+        }
+        Err(e) => {
+            say(LogLevel::Warn, format!("{e}: starting from the beginning"));
+            None
+        }
+    }
 }
 
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
@@ -342,6 +375,15 @@ fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEven
                     batch.artifact(*run, Artifact { name: name.clone(), path: path.clone(), bytes });
                 }
                 RunEvent::Progress { .. } => {}
+                RunEvent::Checkpoint { run, checkpoint } => {
+                    // Everything logged before it is made durable first: a run resumed from
+                    // it then misses no point before its boundary.
+                    apply(&mut batch, &mut outcome);
+                    oldest = None;
+                    if let Err(e) = store.flush().and_then(|()| store.save_checkpoint(*run, checkpoint)) {
+                        failed(&mut outcome, e);
+                    }
+                }
                 RunEvent::Started { run, compute } => {
                     started.insert(*run, Instant::now());
                     let result = store.update_run(*run, |r| {
@@ -378,7 +420,12 @@ fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEven
                             }
                         }
                         Ok(()) => match status {
-                            RunStatus::Done => outcome.done += 1,
+                            RunStatus::Done => {
+                                outcome.done += 1;
+                                // Nothing resumes a finished run; a file left by a failed
+                                // removal goes with the run's folder when it is deleted.
+                                let _ = store.remove_checkpoint(*run);
+                            }
                             RunStatus::Cancelled => outcome.cancelled += 1,
                             _ => outcome.failed += 1,
                         },

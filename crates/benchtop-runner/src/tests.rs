@@ -16,6 +16,8 @@ enum Behaviour {
     Fail,
     /// Panic.
     Panic,
+    /// Log ten points with a checkpoint after the fifth; fail there unless resumed from it.
+    Checkpointed,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
@@ -64,6 +66,22 @@ impl Study for Toy {
                     std::thread::sleep(Duration::from_millis(2));
                 }
                 unreachable!()
+            }
+            Behaviour::Checkpointed => {
+                let first: u64 = match ctx.resumed() {
+                    Some(cp) => cp.value("completed")?,
+                    None => 0,
+                };
+                for step in first..10 {
+                    ctx.log_metric("loss", step, step as f64);
+                    if step == 4 {
+                        ctx.checkpoint(Checkpoint::new("step 5 of 10").with_value("completed", &5u64)?);
+                        if ctx.resumed().is_none() {
+                            return Err(StudyError::Failed("a simulated crash after the checkpoint".into()));
+                        }
+                    }
+                }
+                Ok(Summary::from([("resumed_from".to_owned(), first as f64)]))
             }
             Behaviour::Fail => Err(StudyError::Failed("diverged".into())),
             Behaviour::Panic => panic!("boom"),
@@ -212,6 +230,44 @@ async fn a_run_cancelled_in_the_queue_and_resumed_runs_in_its_new_launch() {
     let outcome = runner.execute(vec![second], Cancel::new(), |_| {}).await;
     assert_eq!(outcome.cancelled, 1);
     assert!(!store.series(second, "loss").unwrap().is_empty(), "the new launch trained it");
+}
+
+/// A run that stops after a checkpoint goes on from it when resumed: no point is missing or
+/// twice, the log says where it went on from, and the checkpoint goes once the run is done. A
+/// damaged checkpoint is set aside with a warning, and the run starts from the beginning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_run_goes_on_from_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (runner, store, _) = runner(dir.path(), 1);
+    let id = runner.enqueue(&[plan("checkpointed", 0)]).unwrap()[0].id;
+    let outcome = runner.execute(vec![id], Cancel::new(), |_| {}).await;
+    assert_eq!(outcome.failed, 1);
+    assert_eq!(store.checkpoint(id).unwrap().unwrap().stage, "step 5 of 10");
+    assert_eq!(store.series(id, "loss").unwrap().len(), 5, "every point before the checkpoint was stored first");
+
+    assert_eq!(runner.requeue(&[id]).unwrap(), vec![id]);
+    let outcome = runner.execute(vec![id], Cancel::new(), |_| {}).await;
+    assert_eq!(outcome.done, 1, "{outcome:?}");
+    let run = store.run(id).unwrap();
+    assert_eq!(run.summary["resumed_from"], 5.0);
+    let steps: Vec<u64> = store.series(id, "loss").unwrap().iter().map(|p| p.0).collect();
+    assert_eq!(steps, (0..10).collect::<Vec<_>>());
+    assert!(store.logs(id).unwrap().iter().any(|l| l.text == "resuming from the checkpoint at step 5 of 10"));
+    assert!(store.checkpoint(id).unwrap().is_none(), "a done run keeps no checkpoint");
+
+    // A damaged checkpoint: said in the log, and the run starts again from step 0.
+    let again = runner.enqueue(&[plan("checkpointed", 1)]).unwrap()[0].id;
+    runner.execute(vec![again], Cancel::new(), |_| {}).await;
+    let path = store.checkpoint_path(again);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    runner.requeue(&[again]).unwrap();
+    let outcome = runner.execute(vec![again], Cancel::new(), |_| {}).await;
+    assert_eq!(outcome.failed, 1, "started over, it crashed at the same place");
+    let warning = store.logs(again).unwrap().into_iter().find(|l| l.level == benchtop_core::LogLevel::Warn).unwrap();
+    assert!(warning.text.contains("checksum") && warning.text.ends_with("starting from the beginning"), "{}", warning.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,8 @@
 //! - `metrics`: id | name length (u16) | name | step (u64) -> value (f64)
 //! - `series`: id | name -> nothing (which series a run has)
 //! - `logs`: id | sequence (u64) -> [`LogLine`] as JSON
-//! - `artifacts`: id | name -> [`Artifact`] as JSON; the files live under `artifacts/<id>/`
+//! - `artifacts`: id | name -> [`Artifact`] as JSON; the files live under `artifacts/<id>/`,
+//!   the run's latest [`Checkpoint`] too (`checkpoint.bin`, replaced atomically)
 //! - `meta`: `schema_version` -> u32
 //!
 //! Only one process opens a store at a time (sled holds a file lock); a second one gets
@@ -14,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use benchtop_core::{LogLevel, RunId, RunRecord, RunStatus};
+use benchtop_core::{Checkpoint, LogLevel, RunId, RunRecord, RunStatus};
 
 mod query;
 use chrono::{DateTime, Utc};
@@ -52,6 +53,8 @@ pub enum StoreError {
     Corrupt { path: PathBuf, message: String },
     #[error("store at {path}: cannot write artifacts: {source}")]
     Artifacts { path: PathBuf, source: std::io::Error },
+    #[error("store at {path}: the run's checkpoint cannot be read: {message}")]
+    Checkpoint { path: PathBuf, message: String },
     #[error("no data directory for this user; set {STORE_ENV} or pass --store DIR")]
     NoDataDir,
     #[error("query: {0}")]
@@ -507,6 +510,54 @@ impl Store {
     /// The folder where a run keeps its files.
     pub fn artifacts_dir(&self, run: RunId) -> PathBuf {
         self.path.join("artifacts").join(run.to_string())
+    }
+
+    /// Where a run's latest checkpoint lives.
+    pub fn checkpoint_path(&self, run: RunId) -> PathBuf {
+        self.artifacts_dir(run).join("checkpoint.bin")
+    }
+
+    /// Keep `checkpoint` as the run's latest: written beside, synced, then renamed over the
+    /// old one, so a crash at any moment leaves either the old checkpoint or the new one.
+    /// The caller flushes what the run logged before it first.
+    pub fn save_checkpoint(&self, run: RunId, checkpoint: &Checkpoint) -> Result<()> {
+        use std::io::Write as _;
+        let dir = self.artifacts_dir(run);
+        let io = |source| StoreError::Artifacts { path: dir.clone(), source };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let path = self.checkpoint_path(run);
+        let partial = path.with_extension("bin.partial");
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&partial)?;
+            file.write_all(&checkpoint.encode())?;
+            file.sync_all()?;
+            std::fs::rename(&partial, &path)?;
+            // The rename itself is durable once the folder is synced.
+            std::fs::File::open(&dir)?.sync_all()
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&partial);
+            io(e)
+        })
+    }
+
+    /// The run's latest checkpoint, if it has one; a damaged one is an error saying why.
+    pub fn checkpoint(&self, run: RunId) -> Result<Option<Checkpoint>> {
+        let path = self.checkpoint_path(run);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(StoreError::Checkpoint { path, message: e.to_string() }),
+        };
+        Checkpoint::decode(&bytes).map(Some).map_err(|message| StoreError::Checkpoint { path, message })
+    }
+
+    /// Drop a run's checkpoint (once it is done, nothing resumes from it).
+    pub fn remove_checkpoint(&self, run: RunId) -> Result<()> {
+        match std::fs::remove_file(self.checkpoint_path(run)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::Artifacts { path: self.artifacts_dir(run), source: e }),
+            _ => Ok(()),
+        }
     }
 
     /// Remove a run and everything it logged or kept, whatever its status: front ends call

@@ -8,7 +8,7 @@
 //! The gold scorer of the quiz only evaluates: the policy never sees it, and the proxy sees
 //! only gold-labelled comparisons with noise.
 
-use benchtop_core::{ChartKind, ChartSpec, Params, RunContext, Study, StudyError, Summary};
+use benchtop_core::{ChartKind, ChartSpec, Checkpoint, Params, RunContext, Study, StudyError, Summary};
 use benchtop_data::quiz::{self, Question};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::policy::{Policy, TokenBatch};
 use super::{Testbed, TestbedParams, csv_field, logprobs, mean, sample_texts, sft_policy, write_artifact};
 use crate::ml::bradley_terry::{self, BtOptions, Comparisons, Head, cross_validate_l2};
+use crate::ml::checkpoint::{completed, load_module, load_optimizer, load_rng, module_bytes, optimizer_bytes, rng_bytes};
 use crate::ml::device::training_device;
 use crate::ml::nets::host;
 use crate::ml::nets::tensor;
@@ -196,7 +197,7 @@ fn proxy_rewards(
 
 /// One DPO comparison: prompt, chosen and rejected responses (ids with `<eos>`), and the
 /// reference policy's log-probabilities of both.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DpoPair {
     pub prompt: Vec<u32>,
     pub chosen: Vec<u32>,
@@ -310,7 +311,7 @@ fn collect_pairs(
 }
 
 /// What one evaluation on the held-out prompts found.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Evaluation {
     pub gold_reward: f64,
     pub proxy_reward: f64,
@@ -461,7 +462,17 @@ impl Study for OnlineRlhf {
         let mut optimizer: ModuleOptimizer = AdamWConfig::new().with_weight_decay(0.0).init();
         let mut last = start.clone();
         let mut pair_counts = Vec::new();
-        for it in 0..iterations {
+        // A resumed run goes on after the last iteration its checkpoint covers.
+        let first = completed(ctx.resumed(), iterations)?;
+        if let Some(cp) = ctx.resumed() {
+            policy = load_module(policy, cp.part("policy")?, "policy")?;
+            optimizer = load_optimizer(optimizer, cp.part("optimizer")?)?;
+            rng = load_rng(cp.part("rng")?)?;
+            pairs = cp.value("pairs")?;
+            pair_counts = cp.value("pair_counts")?;
+            last = cp.value("last")?;
+        }
+        for it in first..iterations {
             ctx.progress(it as u64, iterations as u64);
             if p.method == RlhfMethod::IterativeDpo || it == 0 {
                 pairs = collect_pairs(&policy, &reference, &proxy, &bed, p, &mut rng, &device)?;
@@ -486,6 +497,16 @@ impl Study for OnlineRlhf {
                 last.win_rate,
                 last.kl
             ));
+            ctx.checkpoint(
+                Checkpoint::new(format!("iteration {} of {iterations}", it + 1))
+                    .with_value("completed", &(it + 1))?
+                    .with("policy", module_bytes(&policy)?)
+                    .with("optimizer", optimizer_bytes(&optimizer)?)
+                    .with("rng", rng_bytes(&rng))
+                    .with_value("pairs", &pairs)?
+                    .with_value("pair_counts", &pair_counts)?
+                    .with_value("last", &last)?,
+            );
         }
         ctx.progress(iterations as u64, iterations as u64);
 

@@ -3,6 +3,7 @@
 //! Bradley-Terry reward models and small statistics. A paper's folder holds only its study.
 
 pub mod bradley_terry;
+pub mod checkpoint;
 pub mod device;
 pub mod lora;
 pub mod minilm;

@@ -151,7 +151,7 @@ pub enum Epochs {
 
 /// [`fit`] that stops early when `on_epoch` says so; `options.epochs` is then the most.
 pub fn fit_until<M, L>(
-    mut model: M,
+    model: M,
     loss: L,
     n: usize,
     options: &TrainOptions,
@@ -162,28 +162,66 @@ where
     M: Module,
     L: Fn(&M, &[usize]) -> Tensor<1>,
 {
-    let mut optimizer: ModuleOptimizer = if options.decoupled {
+    fit_from(model, None, loss, n, options, rng, |epoch, mean, model, _, _| on_epoch(epoch, mean, model))
+}
+
+/// The optimizer [`fit`] trains with: Adam with an L2 term, or AdamW.
+pub fn optimizer(options: &TrainOptions) -> ModuleOptimizer {
+    if options.decoupled {
         AdamWConfig::new().with_weight_decay(options.weight_decay).init()
     } else {
         AdamConfig::new().with_weight_decay(Some(WeightDecayConfig::new(options.weight_decay))).init()
-    };
-    let mut order: Vec<usize> = (0..n).collect();
-    for epoch in 0..options.epochs {
-        order.shuffle(rng);
+    }
+}
+
+/// The state of [`fit_from`]'s loop between epochs, besides the model and the generator:
+/// what a checkpoint must keep for a resumed loop to go on exactly as it would have.
+pub struct FitState {
+    /// The epoch to run next.
+    pub epoch: u32,
+    pub optimizer: ModuleOptimizer,
+    /// The sample order, reshuffled in place each epoch.
+    pub order: Vec<usize>,
+}
+
+/// The loop under [`fit`]: from epoch 0 with a fresh optimizer, or from a checkpoint's
+/// [`FitState`]. `on_epoch` also sees the loop's state and the generator, to checkpoint them
+/// with the model.
+pub fn fit_from<M, L>(
+    mut model: M,
+    resume: Option<FitState>,
+    loss: L,
+    n: usize,
+    options: &TrainOptions,
+    rng: &mut ChaCha8Rng,
+    mut on_epoch: impl FnMut(u32, f64, &M, &FitState, &ChaCha8Rng) -> Result<Epochs, StudyError>,
+) -> Result<M, StudyError>
+where
+    M: Module,
+    L: Fn(&M, &[usize]) -> Tensor<1>,
+{
+    let mut state = resume.unwrap_or_else(|| FitState { epoch: 0, optimizer: optimizer(options), order: (0..n).collect() });
+    if state.order.len() != n {
+        return Err(StudyError::Failed(format!("a resumed training loop has {} samples in its order, not {n}", state.order.len())));
+    }
+    while state.epoch < options.epochs {
+        let epoch = state.epoch;
+        state.order.shuffle(rng);
         let (mut total, mut batches) = (0.0, 0usize);
         // A last batch of one sample would break batch-norm statistics: drop it.
-        for idx in order.chunks(options.batch_size.max(2)).filter(|c| c.len() > 1) {
+        for idx in state.order.chunks(options.batch_size.max(2)).filter(|c| c.len() > 1) {
             let value = loss(&model, idx);
             total += host(value.clone())?.first().copied().unwrap_or(f32::NAN) as f64;
             batches += 1;
             let grads = GradientsParams::from_grads(value.backward(), &model);
-            model = optimizer.step(options.lr, model, grads);
+            model = state.optimizer.step(options.lr, model, grads);
         }
         let mean = total / batches.max(1) as f64;
         if !mean.is_finite() {
             return Err(StudyError::Failed(format!("the training loss diverged in epoch {epoch}")));
         }
-        if on_epoch(epoch, mean, &model)? == Epochs::Stop {
+        state.epoch += 1;
+        if on_epoch(epoch, mean, &model, &state, rng)? == Epochs::Stop {
             break;
         }
     }
