@@ -303,6 +303,67 @@ fn a_crash_loop_loses_no_finished_run_and_every_interrupted_one_resumes() {
     assert!(figures.finished >= 12, "the experiment finished: {figures}");
 }
 
+/// A run killed with SIGKILL once it has saved a checkpoint, then resumed, ends with the
+/// summary and every series point of the same run uninterrupted: it went on from the
+/// checkpoint (its log says so) rather than from the beginning, and no step is missing or
+/// changed. System metrics are off: they time the process, not the training.
+#[cfg(unix)]
+#[test]
+fn a_run_killed_after_a_checkpoint_resumes_to_the_numbers_of_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let exp = dir.path().join("killed.toml");
+    std::fs::write(
+        &exp,
+        "name = \"killed\"\nstudy = \"online_rlhf\"\nseeds = 1\n[params]\nmethod = \"iterative_dpo\"\niterations = 3\nsteps_per_iteration = 10\nsft_epochs = 8\neval_samples = 2\n",
+    )
+    .unwrap();
+    let (straight, killed) = (dir.path().join("straight"), dir.path().join("killed"));
+    let quiet = |store: &Path| {
+        let mut cmd = benchtop(store);
+        cmd.env("BENCHTOP_SYSTEM_METRICS", "0");
+        cmd
+    };
+    let out = quiet(&straight).args(["run", exp.to_str().unwrap()]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The second store shares the first one's cache: the SFT policy is trained once.
+    std::fs::create_dir_all(&killed).unwrap();
+    std::os::unix::fs::symlink(straight.join("cache"), killed.join("cache")).unwrap();
+
+    let mut child = quiet(&killed).args(["run", exp.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let checkpoint = || -> Option<PathBuf> {
+        let runs = std::fs::read_dir(killed.join("artifacts")).ok()?;
+        runs.filter_map(Result::ok).map(|e| e.path().join("checkpoint.bin")).find(|p| p.exists())
+    };
+    let started = std::time::Instant::now();
+    while checkpoint().is_none() && started.elapsed() < std::time::Duration::from_secs(300) {
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its first checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(checkpoint().is_some(), "no checkpoint within 5 minutes");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let runs = runs_json(&killed);
+    assert_eq!(runs[0]["status"], "interrupted");
+
+    let out = quiet(&killed).args(["resume", "--experiment", "killed"]).output().unwrap();
+    let err = text(&out.stderr);
+    assert!(out.status.success() && err.contains("1 from a checkpoint"), "{err}");
+    let show = |store: &Path| {
+        let id = runs_json(store)[0]["id"].as_str().unwrap().to_owned();
+        let out = benchtop(store).args(["show", &id, "--json"]).output().unwrap();
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let (mut expected, got) = (show(&straight), show(&killed));
+    // The SFT stage logs its curve only in the run that computed it, not where the cache
+    // served it.
+    expected["series"].as_object_mut().unwrap().remove("sft_loss");
+    assert_eq!(got["run"]["status"], "done");
+    assert_eq!(got["run"]["summary"], expected["run"]["summary"]);
+    assert_eq!(got["series"], expected["series"], "every point, none missing or changed");
+    let logs = got["logs"].as_array().unwrap();
+    assert!(logs.iter().any(|l| l["text"].as_str().unwrap().starts_with("resuming from the checkpoint at iteration")), "{logs:?}");
+}
+
 /// A full disk (here: a file-size limit just above the store's size) stops the launch with
 /// a clear error and a non-zero exit; the store still opens, what was recorded is intact, and
 /// the runs it could not record resume once there is room.
