@@ -221,16 +221,16 @@ fn both_studies_take_the_shared_testbed_settings_as_plain_keys_and_refuse_unknow
 #[test]
 fn online_rlhf_resumes_from_a_round_to_the_same_numbers() {
     use crate::ml::checkpoint::resume_check::resumes_identically;
-    let cache = benchtop_core::ArtifactCache::new(std::env::temp_dir().join("benchtop-test-policies"));
     for method in [online_rlhf::RlhfMethod::OfflineDpo, online_rlhf::RlhfMethod::IterativeDpo] {
         let p = online_rlhf::RlhfParams {
             method,
             iterations: 3,
             steps_per_iteration: 10,
-            testbed: TestbedParams { eval_samples: 2, ..Default::default() },
+            // A short SFT: each side trains its own (see `resumes_identically`).
+            testbed: TestbedParams { eval_samples: 2, sft_epochs: 2, ..Default::default() },
             ..Default::default()
         };
-        let stage = resumes_identically(&online_rlhf::OnlineRlhf, &p, 0, &cache, 1);
+        let stage = resumes_identically(&online_rlhf::OnlineRlhf, &p, 0, 1);
         assert!(stage.starts_with("iteration 1 of 3") || stage.starts_with("iteration 2 of 3"), "{stage}");
     }
 }

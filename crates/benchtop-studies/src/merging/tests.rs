@@ -242,6 +242,15 @@ fn every_method_runs_and_a_seed_repeats_exactly() {
     assert_eq!(run_with(&tiny(), 4, again.path()), first);
 }
 
+/// A merge killed after an evaluation of stage 2 and resumed from its checkpoint ends as the
+/// merge uninterrupted: same summary, same curve points. The checkpoint holds the student, the
+/// one optimizer both learning rates step, and both batch streams' positions.
+#[test]
+fn a_merge_resumes_from_stage_2_to_the_same_numbers() {
+    let stage = crate::ml::checkpoint::resume_check::resumes_identically(&Merging, &MergingParams { merge_steps: 15, ..tiny() }, 2, 1);
+    assert!(stage.starts_with("stage 2 step"), "{stage}");
+}
+
 /// The mechanism the paper's replay rests on, at a small setting over seeds 0-4 with the
 /// backbone at the heads' learning rate. (At the preset's 0.1x rate the backbone hardly moves
 /// in our budget and there is nothing to forget: docs/studies/merging.md.) Distilling C alone

@@ -3,7 +3,7 @@
 //! Teachers, the fine-tune and stage 1 are cached per seed and settings, so a sweep over
 //! lambda, rho and the methods trains each once.
 
-use benchtop_core::{RunContext, StudyError};
+use benchtop_core::{Checkpoint, RunContext, StudyError};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -14,6 +14,7 @@ use super::data::{Data, digit_batch, scene_batch};
 use super::eval;
 use super::model::{Backbone, EMBED, Heads, Net, SemanticHead, TeacherC, cosine_distillation, mask_loss, prototype_logits};
 use super::{MergingParams, net_bytes, net_from};
+use crate::ml::checkpoint::{load_module, load_optimizer, load_rng, module_bytes, optimizer_bytes, rng_bytes};
 use crate::ml::device::stage_key;
 use crate::ml::nets::{TrainOptions, fit, floats, host, module_values, tensor, with_module_values};
 
@@ -211,6 +212,25 @@ impl Batches {
         self.at += self.size;
         out
     }
+
+    /// `checkpoint` with this stream's position under `name`.
+    fn save(&self, checkpoint: Checkpoint, name: &str) -> Result<Checkpoint, StudyError> {
+        Ok(checkpoint
+            .with_value(&format!("{name}.order"), &self.order)?
+            .with_value(&format!("{name}.at"), &self.at)?
+            .with(&format!("{name}.rng"), rng_bytes(&self.rng)))
+    }
+
+    /// This stream moved to the position [`Batches::save`] kept under `name`.
+    fn restore(&mut self, checkpoint: &Checkpoint, name: &str) -> Result<(), StudyError> {
+        let order: Vec<usize> = checkpoint.value(&format!("{name}.order"))?;
+        let at: usize = checkpoint.value(&format!("{name}.at"))?;
+        if order.len() != self.order.len() || at > order.len() {
+            return Err(StudyError::Failed(format!("the checkpoint's {name} does not fit this run's data")));
+        }
+        (self.order, self.at, self.rng) = (order, at, load_rng(checkpoint.part(&format!("{name}.rng"))?)?);
+        Ok(())
+    }
 }
 
 /// Stage 1, head probing: the new semantic head alone learns C's embeddings (cosine
@@ -306,9 +326,24 @@ pub fn distil(
         ctx.log_metric("c_accuracy", step as u64, eval::student_accuracy(&m, &data.test_digits, &data.prototypes, &plain)?);
         Ok(())
     };
-    curves(0, &net)?;
+    // A resumed run goes on after the last evaluation its checkpoint covers (whose points,
+    // step 0's included, are stored already).
+    let mut first = 0;
+    match ctx.resumed() {
+        Some(cp) => {
+            first = cp.value("distil.steps")?;
+            if first > stage.steps {
+                return Err(StudyError::Failed(format!("the checkpoint at {} is past stage 2's {} steps", cp.stage, stage.steps)));
+            }
+            net = load_module(net, cp.part("distil.net")?, "student")?;
+            optimizer = load_optimizer(optimizer, cp.part("distil.optimizer")?)?;
+            c_batches.restore(cp, "distil.c_batches")?;
+            s_batches.restore(cp, "distil.s_batches")?;
+        }
+        None => curves(0, &net)?,
+    }
     let (mut c_window, mut s_window, mut n_window) = (0.0, 0.0, 0usize);
-    for step in 0..stage.steps {
+    for step in first..stage.steps {
         let idx = c_batches.next();
         let c_loss = cosine_distillation(net.embed(digit_batch(&data.c_train, &idx, device)), rows(&c_goal, EMBED, &idx, device));
         c_window += host(c_loss.clone())?.first().copied().unwrap_or(f32::NAN) as f64;
@@ -347,6 +382,11 @@ pub fn distil(
             }
             (c_window, s_window, n_window) = (0.0, 0.0, 0);
             curves(step + 1, &net)?;
+            let cp = Checkpoint::new(format!("stage 2 step {} of {}", step + 1, stage.steps))
+                .with_value("distil.steps", &(step + 1))?
+                .with("distil.net", module_bytes(&net)?)
+                .with("distil.optimizer", optimizer_bytes(&optimizer)?);
+            ctx.checkpoint(s_batches.save(c_batches.save(cp, "distil.c_batches")?, "distil.s_batches")?);
             ctx.check_cancelled()?;
         }
     }

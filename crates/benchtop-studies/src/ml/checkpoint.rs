@@ -170,8 +170,14 @@ pub(crate) mod resume_check {
 
     /// Interrupt after the `stop_at`-th checkpoint, resume from the last one sent, and check
     /// the summary and every point against an uninterrupted run. Returns the checkpoint's stage.
-    pub fn resumes_identically<S: Study>(study: &S, params: &S::Params, seed: u64, cache: &ArtifactCache, stop_at: usize) -> String {
-        let straight = attempt(study, params, seed, cache, None, None);
+    ///
+    /// Each side gets a fresh cache: a stage the cache serves logs no curve, so both must
+    /// compute their cached stages (the interrupted attempt computes them, the resumed one
+    /// reads them).
+    pub fn resumes_identically<S: Study>(study: &S, params: &S::Params, seed: u64, stop_at: usize) -> String {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (straight_cache, cache) = (ArtifactCache::new(a.path()), &ArtifactCache::new(b.path()));
+        let straight = attempt(study, params, seed, &straight_cache, None, None);
         let expected = straight.result.expect("the uninterrupted run");
         let first = attempt(study, params, seed, cache, None, Some(stop_at));
         assert!(matches!(first.result, Err(StudyError::Cancelled)), "the first attempt was to stop at its checkpoint {stop_at}");
