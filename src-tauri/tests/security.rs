@@ -60,3 +60,34 @@ fn the_content_security_policy_allows_only_the_apps_own_code() {
         assert!(source != "*", "no wildcard");
     }
 }
+
+/// Stored text (run and experiment names, notes, tags, log lines, parameter values, errors)
+/// reaches the window only through Svelte's text interpolation, which escapes it: no source
+/// of the UI may turn a string into markup. The E2E test checks payloads in the real window;
+/// this keeps a later screen from adding the one construct that would bypass it.
+#[test]
+fn the_ui_never_turns_text_into_markup() {
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                if path.file_name().is_some_and(|n| n != "bindings") {
+                    sources(&path, out);
+                }
+            } else if path.extension().is_some_and(|e| e == "svelte" || e == "ts") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui/src"), &mut files);
+    assert!(files.len() > 10, "found the UI's sources: {files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for construct in
+            ["{@html", "innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "DOMParser", "createContextualFragment"]
+        {
+            assert!(!text.contains(construct), "{} uses {construct}: stored text could become markup", file.display());
+        }
+    }
+}

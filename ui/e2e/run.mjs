@@ -189,6 +189,28 @@ try {
   await (await browser.$('figure img')).waitForDisplayed({ timeout: 30_000 });
   await shot('4-run');
 
+  // Run: tags and notes holding markup are saved and shown as text, in the run and the table.
+  const PAYLOAD_TAG = '<img src=x onerror="window.__pwned=4">';
+  const PAYLOAD_NOTES = '<script>window.__pwned=5</script> **bold** \\input{/etc/passwd} [l](javascript:window.__pwned=6)';
+  await (await browser.$('input[aria-label="Tags"]')).setValue(PAYLOAD_TAG);
+  await (await browser.$('textarea[aria-label="Notes"]')).setValue(PAYLOAD_NOTES);
+  await (await browser.$('button=Save tags and notes')).click();
+  await browser.waitUntil(async () => (await browser.$('body').getText()).includes('Saved tags and notes.'), {
+    timeout: 10_000,
+    timeoutMsg: 'the tags and notes were not saved',
+  });
+  if ((await (await browser.$('textarea[aria-label="Notes"]')).getValue()) !== PAYLOAD_NOTES) fail('the saved notes changed');
+  await (await browser.$('[data-screen="runs"]')).click();
+  await browser.waitUntil(async () => (await browser.$('body').getText()).includes(PAYLOAD_TAG), {
+    timeout: 10_000,
+    timeoutMsg: 'the markup tag is not shown as text in the runs table',
+  });
+  await browser.pause(500); // time for an injected image's onerror to have fired
+  if ((await browser.execute(() => window.__pwned ?? null)) !== null) fail('a saved tag or note ran');
+  if ((await browser.$$('img[src="x"]')).length > 0) fail('a saved tag became an element');
+  if ((await browser.$$('a[href^="javascript:"]')).length > 0) fail('a saved note became a link');
+  await shot('4b-markup-tags');
+
   // Report: export HTML to a path typed into the field.
   await (await browser.$('[data-screen="report"]')).click();
   const reportPath = join(work, 'reports', 'isr-quick.html');

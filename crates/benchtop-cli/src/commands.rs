@@ -73,7 +73,9 @@ pub fn resume(store_dir: Option<&Path>, runs: &[String], experiment: Option<&str
     let wanted: Vec<RunId> = candidates.iter().filter(|r| r.status.can_resume()).map(|r| r.id).collect();
     let ids = runner.requeue(&wanted)?;
     let done = candidates.iter().filter(|r| r.status == RunStatus::Done).count();
-    let from_checkpoint = ids.iter().filter(|id| store.checkpoint_path(**id).exists()).count();
+    // Only checkpoints the runner will go on from: readable, and of this version.
+    let from_checkpoint =
+        ids.iter().filter(|id| matches!(store.checkpoint(**id), Ok(Some(cp)) if cp.version == benchtop_core::VERSION)).count();
     eprintln!(
         "resuming {} run(s), {from_checkpoint} from a checkpoint and the rest from the beginning ({jobs} jobs at a time); {done} already done, {} left as they are; store {}",
         ids.len(),

@@ -6,8 +6,8 @@
 //! The runner writes it after everything the run logged before it, so a run resumed from it
 //! has every point up to that boundary and re-logs the same steps after it (a series keeps
 //! one value per step, so nothing is counted twice). The bytes carry a checksum and the
-//! Benchtop version that wrote them: a damaged file or one from another build is refused
-//! with a reason, never half-read.
+//! Benchtop version that wrote them: a damaged file is refused with a reason, never
+//! half-read, and the runner sets aside one from another version.
 
 use std::collections::BTreeMap;
 
@@ -110,6 +110,10 @@ impl Checkpoint {
         let mut parts = BTreeMap::new();
         for _ in 0..count {
             let name = reader.text()?;
+            // Written in name order, each once: anything else is not a file this wrote.
+            if parts.keys().next_back().is_some_and(|last: &String| *last >= name) {
+                return Err(format!("the part `{name}` is out of order or repeated"));
+            }
             let value = reader.bytes()?.to_vec();
             parts.insert(name, value);
         }
@@ -179,6 +183,20 @@ mod tests {
         assert!(back.value::<f64>("nan").unwrap().is_nan(), "NaN survives (JSON would make it null)");
         assert_eq!(back.part_names().collect::<Vec<_>>(), vec!["counts", "empty", "model", "nan"]);
         assert!(back.part("optimizer").unwrap_err().to_string().contains("no part `optimizer`"));
+    }
+
+    #[test]
+    fn a_repeated_part_is_refused() {
+        let mut body = Vec::new();
+        put(&mut body, b"0.1.0");
+        put(&mut body, b"stage");
+        body.extend_from_slice(&2u64.to_le_bytes());
+        for _ in 0..2 {
+            put(&mut body, b"model");
+            put(&mut body, b"x");
+        }
+        let bytes = [MAGIC, &FORMAT.to_le_bytes(), &fnv1a(body.iter().copied()).to_le_bytes(), &body].concat();
+        assert!(Checkpoint::decode(&bytes).unwrap_err().contains("repeated"));
     }
 
     #[test]

@@ -377,10 +377,13 @@ fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEven
                 RunEvent::Progress { .. } => {}
                 RunEvent::Checkpoint { run, checkpoint } => {
                     // Everything logged before it is made durable first: a run resumed from
-                    // it then misses no point before its boundary.
+                    // it then misses no point before its boundary. After any failed write of
+                    // this launch no checkpoint is kept: points before it may be missing.
                     apply(&mut batch, &mut outcome);
                     oldest = None;
-                    if let Err(e) = store.flush().and_then(|()| store.save_checkpoint(*run, checkpoint)) {
+                    if outcome.store_errors.is_empty()
+                        && let Err(e) = store.flush().and_then(|()| store.save_checkpoint(*run, checkpoint))
+                    {
                         failed(&mut outcome, e);
                     }
                 }

@@ -21,10 +21,11 @@ use rand::seq::SliceRandom;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::ml::checkpoint::fit_checkpointed;
 use crate::ml::device::training_device;
 use crate::ml::lora::LoraLinear;
 use crate::ml::nets::host;
-use crate::ml::nets::{Batchable, Epochs, TrainOptions, fit, linear, predict, tensor};
+use crate::ml::nets::{Batchable, Epochs, TrainOptions, linear, predict, tensor};
 
 /// The study's registry entry.
 pub struct Forgetting;
@@ -367,11 +368,11 @@ impl Study for Forgetting {
                     let (x, y) = ft.batch(idx, &device);
                     ce.forward(m.forward(x), y)
                 };
-                let trained = fit(lora, loss, data.finetune.len(), &options(p), &mut rng, |epoch, _, m| {
+                let trained = fit_checkpointed(ctx, "lora", lora, loss, data.finetune.len(), &options(p), &mut rng, |epoch, _, m| {
                     if epoch + 1 < p.ft_epochs {
                         log(epoch as u64 + 1, &m.merge())?;
                     }
-                    ctx.check_cancelled()
+                    Ok(())
                 })?;
                 trained.merge()
             }
@@ -527,11 +528,11 @@ fn regularised_finetune(
     };
     let mut rng = benchtop_data::rng(ctx.seed(), 56);
     let model = Mlp::from_values(&pre.values()?, device)?;
-    let trained = fit(model, loss, data.finetune.len(), &options(p), &mut rng, |epoch, _, m| {
+    let trained = fit_checkpointed(ctx, "finetune", model, loss, data.finetune.len(), &options(p), &mut rng, |epoch, _, m| {
         if epoch + 1 < p.ft_epochs {
             log(epoch as u64 + 1, m)?;
         }
-        ctx.check_cancelled()
+        Ok(())
     })?;
     trained.values()
 }

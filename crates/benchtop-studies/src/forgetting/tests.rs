@@ -96,3 +96,14 @@ fn pre_training_stops_at_its_best_held_out_epoch_once_generality_is_flat() {
     // The second run reads pre-training from the cache, curve and best epoch included.
     assert_eq!(run_with(&p, 0, cache.path()), first);
 }
+
+/// Fine-tuning killed after an epoch and resumed from its checkpoint ends as uninterrupted:
+/// same summary and curve points, for a full fine-tune and for LoRA.
+#[test]
+fn fine_tuning_resumes_from_an_epoch_to_the_same_numbers() {
+    use crate::ml::checkpoint::resume_check::resumes_identically;
+    for method in [ForgettingMethod::L2Init, ForgettingMethod::Lora] {
+        let stage = resumes_identically(&Forgetting, &ForgettingParams { method, pretrain_epochs: 2, ..small() }, 0, 1);
+        assert!(stage.contains("epoch 1 of 3") || stage.contains("epoch 2 of 3"), "{stage}");
+    }
+}
