@@ -27,8 +27,8 @@ trap report EXIT
 phase "set-up (apt, npm, UI build, weights)"
 # pdflatex, booktabs and pgfplots (texlive-pictures) let the report tests compile the LaTeX
 # table and chart pictures they write; Xvfb and WebKitWebDriver run the app's window for the
-# E2E test.
-bash scripts/setup.sh texlive-latex-base texlive-latex-recommended texlive-pictures xvfb xauth webkit2gtk-driver
+# E2E test; munge and Slurm's daemons and client start a single-node cluster for the Slurm tests.
+bash scripts/setup.sh texlive-latex-base texlive-latex-recommended texlive-pictures xvfb xauth webkit2gtk-driver slurmctld slurmd slurm-client munge
 export PATH="$HOME/.cargo/bin:$PATH"
 command -v tauri-driver >/dev/null 2>&1 || cargo install tauri-driver --locked --quiet
 phase "format and lint (Rust and UI)"
@@ -40,6 +40,14 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 phase "cargo build (tests and app)"
 cargo test --workspace --locked --no-run "$@"
 phase "cargo test"
+# The Slurm test starts a single-node cluster of its own; where one cannot start here, say so
+# visibly (the test itself then returns after one line, which cargo hides).
+slurm_probe="$(mktemp -d)"
+if ! bash scripts/slurm-cluster.sh start "$slurm_probe" >/dev/null 2>"$slurm_probe/why"; then
+  echo "test.sh: the Slurm test will be skipped: $(tail -1 "$slurm_probe/why")"
+fi
+bash scripts/slurm-cluster.sh stop "$slurm_probe"
+rm -rf "$slurm_probe"
 cargo test --workspace --locked "$@"
 phase "Vitest (UI logic)"
 (cd ui && npm test --silent)

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use benchtop_charts::{Size, prepare, render_svg};
-use benchtop_core::{ChartSpec, ExperimentDoc, Registry, RunId, RunRecord, RunStatus, StudyInfo};
+use benchtop_core::{ChartSpec, ExperimentDoc, Registry, RunEvent, RunId, RunRecord, RunStatus, StudyInfo};
 use benchtop_report::{ReportInput, export_any};
-use benchtop_runner::{Cancel, Runner};
+use benchtop_runner::{Cancel, Outcome, Runner};
 use benchtop_store::{Artifact, LogLine, RunPage, RunQuery, Store};
 use serde::Serialize;
 use serde_json::Value;
@@ -44,8 +44,64 @@ impl App {
 
     /// Run `ids` in the background, streaming their events to the window.
     fn execute(&self, app: AppHandle, ids: Vec<RunId>) {
+        execute(app, self.runner.clone(), self.launches.clone(), ids, None);
+    }
+
+    /// What the store's API launches with: the app's own launches, so the window follows
+    /// runs a terminal launched as it follows its own.
+    pub fn launcher(&self, handle: AppHandle) -> AppLauncher {
+        AppLauncher { handle, runner: self.runner.clone(), launches: self.launches.clone() }
+    }
+
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
+    pub fn registry(&self) -> Registry {
+        self.registry.clone()
+    }
+}
+
+/// The store's API launches through the app: see [`App::launcher`].
+pub struct AppLauncher {
+    handle: AppHandle,
+    runner: Arc<Runner>,
+    launches: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl benchtop_serve::Launcher for AppLauncher {
+    fn runner(&self) -> &Runner {
+        &self.runner
+    }
+    fn jobs(&self) -> usize {
+        jobs()
+    }
+    fn start(&self, runs: Vec<RunId>, observe: Box<dyn Fn(&RunEvent) + Send>) -> tokio::sync::oneshot::Receiver<Outcome> {
+        announce(&self.handle, &runs, RunStatus::Queued);
+        execute(self.handle.clone(), self.runner.clone(), self.launches.clone(), runs, Some(observe))
+    }
+    fn cancel(&self, runs: &[RunId]) -> Result<Vec<RunId>, benchtop_store::StoreError> {
+        let dequeued = self.runner.cancel(runs)?;
+        announce(&self.handle, &dequeued, RunStatus::Cancelled);
+        Ok(dequeued)
+    }
+}
+
+/// Sees a launch's events besides the window (the store's API streams them to its client).
+type AlsoObserve = Option<Box<dyn Fn(&RunEvent) + Send>>;
+
+/// Run `ids` in the background after the launches before them, streaming their events to
+/// the window and to `also` (the store's API); the receiver gets the launch's outcome.
+fn execute(
+    app: AppHandle,
+    runner: Arc<Runner>,
+    launches: Arc<tokio::sync::Mutex<()>>,
+    ids: Vec<RunId>,
+    also: AlsoObserve,
+) -> tokio::sync::oneshot::Receiver<Outcome> {
+    let (done, outcome_rx) = tokio::sync::oneshot::channel();
+    {
         let cancel = Cancel::new();
-        let (runner, launches) = (self.runner.clone(), self.launches.clone());
         tauri::async_runtime::spawn(async move {
             let _turn = launches.lock().await;
             let events = Arc::new(Mutex::new(LiveEvents::new(app.clone())));
@@ -61,7 +117,14 @@ impl App {
                 })
             };
             let observer = events.clone();
-            let outcome = runner.execute(ids, cancel, move |e| observer.lock().unwrap_or_else(|p| p.into_inner()).observe(e)).await;
+            let outcome = runner
+                .execute(ids, cancel, move |e| {
+                    observer.lock().unwrap_or_else(|p| p.into_inner()).observe(e);
+                    if let Some(also) = &also {
+                        also(e);
+                    }
+                })
+                .await;
             ticker.abort();
             // The store could not record something (a full disk): the launch stopped; say so.
             use tauri::Emitter;
@@ -72,8 +135,10 @@ impl App {
                 );
                 let _ = app.emit("store-error", text);
             }
+            let _ = done.send(outcome);
         });
     }
+    outcome_rx
 }
 
 /// Runs at a time: `BENCHTOP_JOBS`, else one per core (as the CLI's `--jobs`).
@@ -149,6 +214,13 @@ pub fn save_experiment(app: State<'_, App>, doc: ExperimentDoc, current: Option<
 pub fn launch(handle: AppHandle, app: State<'_, App>, doc: ExperimentDoc, file: Option<String>) -> Reply<Vec<RunId>> {
     let (checked, exp) = experiments::check(&doc, &app.registry);
     let exp = exp.ok_or_else(|| checked.error.map(|e| e.text).unwrap_or_default())?;
+    if exp.executor == benchtop_core::Executor::Slurm {
+        // Said rather than quietly trained here: the file asks for a cluster.
+        return Err(format!(
+            "`{}` runs on Slurm (executor = \"slurm\"): launch it from a terminal with `benchtop run FILE`, which submits it as a job array; its runs show here live",
+            exp.name
+        ));
+    }
     let mut plans = exp.plan(&app.registry).map_err(text)?;
     for plan in &mut plans {
         plan.experiment_file = file.clone();
@@ -330,7 +402,7 @@ pub fn diff_runs(app: State<'_, App>, ids: Vec<String>) -> Reply<Vec<benchtop_co
 #[tauri::command(async)]
 pub fn render_chart(app: State<'_, App>, spec: ChartSpec, ids: Vec<String>, width: Option<u32>, height: Option<u32>) -> Reply<String> {
     let records = records(&app, &ids)?;
-    let chart = prepare(&spec, &records, Some(&app.store)).map_err(text)?;
+    let chart = prepare(&spec, &records, Some(app.store.as_ref())).map_err(text)?;
     let mut size = Size::default();
     if let (Some(w), Some(h)) = (width, height) {
         size = Size { width: w.clamp(320, 2400), height: h.clamp(240, 1800) };
@@ -344,7 +416,7 @@ pub fn render_chart(app: State<'_, App>, spec: ChartSpec, ids: Vec<String>, widt
 #[tauri::command(async)]
 pub fn save_chart_data(app: State<'_, App>, spec: ChartSpec, ids: Vec<String>, path: String) -> Reply<String> {
     let records = records(&app, &ids)?;
-    let chart = prepare(&spec, &records, Some(&app.store)).map_err(text)?;
+    let chart = prepare(&spec, &records, Some(app.store.as_ref())).map_err(text)?;
     benchtop_report::pgfplots::write_chart_data(&chart, std::path::Path::new(&path))?;
     Ok(path)
 }
@@ -358,6 +430,6 @@ pub fn export(app: State<'_, App>, ids: Vec<String>, path: String, title: String
     let charts = charts.unwrap_or_else(|| app.registry.default_charts(records.iter().map(|r| r.study.as_str())));
     let description = records.first().map(|r| r.description.clone()).unwrap_or_default();
     let input = ReportInput { title, description, records: &records, charts };
-    let written = export_any(&app.store, &input, std::path::Path::new(&path)).map_err(text)?;
+    let written = export_any(app.store.as_ref(), &input, std::path::Path::new(&path)).map_err(text)?;
     Ok(written.into_iter().map(|p| p.display().to_string()).collect())
 }

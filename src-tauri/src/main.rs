@@ -40,6 +40,10 @@ fn run() -> anyhow::Result<()> {
     let app = commands::App::new(store, user_experiments);
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
+        .setup(|app| {
+            serve(app);
+            Ok(())
+        })
         .manage(app)
         .invoke_handler(tauri::generate_handler![
             commands::info,
@@ -66,4 +70,24 @@ fn run() -> anyhow::Result<()> {
         ])
         .run(tauri::generate_context!())?;
     Ok(())
+}
+
+/// Serving the store while the app holds it.
+struct Served(#[allow(dead_code)] benchtop_serve::Serving);
+
+/// Serve the store on its socket while the app holds it, so `benchtop` in a terminal reads
+/// and launches through the app instead of finding the store locked. Without it (a folder
+/// where a socket cannot be made) the app still works; a terminal then gets the lock's error.
+fn serve(app: &mut tauri::App) {
+    use tauri::Manager;
+    let state = app.state::<commands::App>();
+    let launcher = Arc::new(state.launcher(app.handle().clone()));
+    let holder = Arc::new(benchtop_serve::Holder::new(state.store(), state.registry(), launcher, "the app"));
+    // Inside the app's runtime: serving spawns its accept loop there.
+    match tauri::async_runtime::block_on(async move { benchtop_serve::serve_unix(holder) }) {
+        Ok(serving) => {
+            app.manage(Served(serving));
+        }
+        Err(e) => eprintln!("benchtop-app: {e}; other Benchtop processes cannot reach this store while the app holds it"),
+    }
 }

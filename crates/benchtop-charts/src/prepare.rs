@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use benchtop_core::params::show;
 use benchtop_core::{Better, ChartKind, ChartSpec, Paired, RunRecord, RunStatus};
-use benchtop_store::Store;
+use benchtop_store::RunSource;
 use polars::prelude::*;
 use serde_json::Value;
 
@@ -61,7 +61,7 @@ pub struct Chart {
 
 /// Gather and aggregate what `spec` shows from `records` (finished runs that match its
 /// filters). Curves read their series from `store`.
-pub fn prepare(spec: &ChartSpec, records: &[RunRecord], store: Option<&Store>) -> Result<Chart> {
+pub fn prepare(spec: &ChartSpec, records: &[RunRecord], store: Option<&dyn RunSource>) -> Result<Chart> {
     let title = spec.display_title();
     let runs: Vec<&RunRecord> = records
         .iter()
@@ -296,7 +296,7 @@ fn summary_value(r: &RunRecord, metric: &str) -> Option<f64> {
     r.summary.get(metric).copied().filter(|v| v.is_finite())
 }
 
-fn curves(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord], store: &Store, group_key: &str) -> Result<()> {
+fn curves(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord], store: &dyn RunSource, group_key: &str) -> Result<()> {
     let mut labels: Vec<String> = runs.iter().map(|r| group_label(r, group_key)).collect();
     labels.sort();
     labels.dedup();
@@ -304,7 +304,7 @@ fn curves(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord], store: &Stor
     for r in runs {
         let label = group_label(r, group_key);
         let index = labels.binary_search(&label).unwrap_or(0) as u32;
-        for (step, value) in store.series(r.id, &spec.y)? {
+        for (step, value) in store.points(r.id, &spec.y)? {
             if value.is_finite() {
                 groups.push(index);
                 steps.push(step as f64);

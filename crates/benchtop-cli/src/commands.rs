@@ -11,34 +11,99 @@ use benchtop_charts::Size;
 use benchtop_core::ChartSpec;
 use benchtop_core::experiment::load_and_plan;
 use benchtop_core::table::summarise_points;
-use benchtop_core::{RunEvent, RunId, RunRecord, RunStatus};
+use benchtop_core::{Executor, RunEvent, RunId, RunRecord, RunStatus};
 use benchtop_report::{ReportFormat, ReportInput, export, write_report};
-use benchtop_runner::{Cancel, Runner};
-use benchtop_store::{RunFilter, Store};
+use benchtop_runner::{Cancel, Outcome, Runner};
+use benchtop_serve::{ExperimentSource, LaunchLine, LaunchRequest, Remote};
+use benchtop_store::{RunFilter, RunSource, Store, StoreError};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::print;
 
-fn open_store(dir: Option<&Path>) -> Result<Store> {
-    let dir = Store::resolve_dir(dir)?;
-    Ok(Store::open(&dir)?)
+/// Where the store is: its folder (`--store`), or a holder listening on TCP (`--holder`).
+pub struct At {
+    pub dir: Option<PathBuf>,
+    /// host:port of a holder serving on TCP (its token in `BENCHTOP_TOKEN`).
+    pub holder: Option<String>,
+}
+
+/// A store, open in this process or held by another and reached through its API. Every
+/// command answers the same either way.
+enum Access {
+    Here(Arc<Store>),
+    Holder(Box<Remote>),
+}
+
+impl Access {
+    fn source(&self) -> &dyn RunSource {
+        match self {
+            Access::Here(store) => store.as_ref(),
+            Access::Holder(remote) => remote.as_ref(),
+        }
+    }
+}
+
+/// Open the store, or, when another process holds it (the app, `benchtop serve`), talk to
+/// that process. A holder that answers on the store's socket is asked first, so a second
+/// process does not wait for the lock.
+fn access(at: &At) -> Result<Access> {
+    if let Some(addr) = &at.holder {
+        let token = std::env::var(benchtop_serve::TOKEN_ENV)
+            .map_err(|_| anyhow::anyhow!("--holder {addr}: set {} to the holder's token", benchtop_serve::TOKEN_ENV))?;
+        return Ok(Access::Holder(Box::new(Remote::tcp(addr, &token)?)));
+    }
+    let dir = Store::resolve_dir(at.dir.as_deref())?;
+    if let Some(remote) = Remote::find(&dir)? {
+        return Ok(Access::Holder(Box::new(remote)));
+    }
+    match Store::open(&dir) {
+        Ok(store) => Ok(Access::Here(Arc::new(store))),
+        // A holder may have started serving while we waited for the lock.
+        Err(StoreError::Locked(path)) => match Remote::find(&dir)? {
+            Some(remote) => Ok(Access::Holder(Box::new(remote))),
+            None => Err(StoreError::Locked(path).into()),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `benchtop run`: plan every file first (so a bad file stores nothing), then run them all.
-pub fn run(store_dir: Option<&Path>, files: &[PathBuf], jobs: Option<usize>, sets: &[String]) -> Result<ExitCode> {
+/// Through a holder, the files travel as their text (with the commit found here) and the
+/// holder plans them again with its own studies and trains them in its pool.
+pub fn run(
+    at: &At,
+    files: &[PathBuf],
+    jobs: Option<usize>,
+    sets: &[String],
+    executor: Option<Executor>,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<ExitCode> {
     let registry = benchtop_studies::registry();
     let mut plans = Vec::new();
     let mut experiments = Vec::new();
     for file in files {
-        let (exp, mut p) = load_and_plan(file, sets, &registry)?;
+        let (mut exp, mut p) = load_and_plan(file, sets, &registry)?;
+        if let Some(e) = &executor {
+            exp.executor = e.clone();
+        }
         experiments.push((exp, p.len()));
         plans.append(&mut p);
     }
-    let store = Arc::new(open_store(store_dir)?);
-    let jobs = jobs.unwrap_or_else(Runner::default_jobs);
-    let runner = Runner::new(store.clone(), registry, jobs);
-    let records = runner.enqueue(&plans)?;
-    let ids: Vec<_> = records.iter().map(|r| r.id).collect();
+    let on_slurm = experiments.iter().filter(|(e, _)| e.executor == Executor::Slurm).count();
+    if on_slurm > 0 && on_slurm < experiments.len() {
+        bail!("these files ask for both executors; launch the Slurm ones and the local ones separately");
+    }
+    if on_slurm > 0
+        && let Some((exp, _)) = experiments.iter().find(|(e, _)| e.slurm != experiments[0].0.slurm)
+    {
+        bail!("{}: its [slurm] options differ from the other files'; one launch is one job array: launch it separately", exp.name);
+    }
+    let slurm = (on_slurm > 0).then(|| (experiments[0].0.name.clone(), experiments[0].0.slurm.clone()));
+    let access = access(at)?;
+    let jobs = match &access {
+        Access::Here(_) => jobs.unwrap_or_else(Runner::default_jobs),
+        Access::Holder(remote) => holders_jobs(remote, jobs),
+    };
     for (exp, count) in &experiments {
         let repeats = exp.run_count() - count;
         let note = if repeats > 0 {
@@ -46,46 +111,177 @@ pub fn run(store_dir: Option<&Path>, files: &[PathBuf], jobs: Option<usize>, set
         } else {
             String::new()
         };
-        eprintln!("{}: {count} runs ({jobs} jobs at a time{note}), store {}", exp.name, store.path().display());
+        let pace = match (&exp.executor, exp.slurm.throttle) {
+            (Executor::Slurm, Some(t)) => format!("on Slurm, {t} tasks at a time"),
+            (Executor::Slurm, None) => "on Slurm".to_owned(),
+            (Executor::Local, _) => format!("{jobs} jobs at a time"),
+        };
+        eprintln!("{}: {count} runs ({pace}{note}), store {}", exp.name, access.source().location().display());
     }
-    execute(&store, &runner, ids)
+    match access {
+        Access::Here(store) if slurm.is_some() => {
+            let (name, options) = slurm.unwrap_or_default();
+            let runner = Runner::new(store.clone(), registry.clone(), jobs);
+            let records = runner.enqueue(&plans)?;
+            let ids: Vec<_> = records.iter().map(|r| r.id).collect();
+            execute_on_slurm(&store, registry, jobs, &name, options, ids, listen)
+        }
+        Access::Here(store) => {
+            let runner = Runner::new(store.clone(), registry, jobs);
+            let records = runner.enqueue(&plans)?;
+            let ids: Vec<_> = records.iter().map(|r| r.id).collect();
+            execute(&store, &runner, ids)
+        }
+        Access::Holder(remote) => {
+            let sources = files
+                .iter()
+                .map(|file| {
+                    let source = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+                    let git_commit = benchtop_runner::git_commit(file);
+                    Ok(ExperimentSource {
+                        file: file.display().to_string(),
+                        source,
+                        sets: sets.to_vec(),
+                        git_commit,
+                        executor: executor.clone(),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            execute_remote(&remote, &LaunchRequest::Experiments(sources), plans.len(), |_| {})
+        }
+    }
+}
+
+/// A launch on Slurm from a process that holds the store itself: it serves the store on TCP
+/// for the launch's workers while the launch runs (a fresh token, given to the job in
+/// sbatch's environment), then stops. Progress, Ctrl-C (`scancel`) and the summary as local.
+fn execute_on_slurm(
+    store: &Arc<Store>,
+    registry: benchtop_core::Registry,
+    jobs: usize,
+    name: &str,
+    options: benchtop_core::SlurmOptions,
+    ids: Vec<RunId>,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<ExitCode> {
+    use benchtop_serve::{Holder, Pool};
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let bar = progress_bar(ids.len() as u64);
+    let plain = !std::io::stderr().is_terminal();
+    let total = ids.len();
+    let observer = {
+        let bar = bar.clone();
+        move |event: &RunEvent| {
+            if let RunEvent::Finished { run, status, error, .. } = event {
+                bar.inc(1);
+                let detail = error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+                if plain {
+                    let _ = writeln!(std::io::stderr(), "run {run} {status} ({}/{total}){detail}", bar.position());
+                } else if error.is_some() {
+                    bar.println(format!("run {run} {status}{detail}"));
+                }
+            }
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let token = benchtop_serve::new_token()?;
+        let listener = benchtop_serve::bind_tcp(listen.unwrap_or_else(|| ([0, 0, 0, 0], 0).into())).await?;
+        let address = benchtop_serve::advertised(&listener)?;
+        let pool = Arc::new(Pool::new(store.clone(), registry.clone(), jobs));
+        let holder = Arc::new(Holder::new(store.clone(), registry, pool, "benchtop run").with_slurm(address.clone(), token.clone())?);
+        let serving = benchtop_serve::serve_tcp(holder.clone(), listener, token)?;
+        let slurm = holder.slurm.clone().context("the Slurm launcher")?;
+        // Before the bar starts drawing: a plain line, with or without a terminal.
+        eprintln!("submitting {} runs as one Slurm job array; its workers report to {address}", ids.len());
+        let mut outcome = slurm.start(name, ids.clone(), options, Box::new(observer));
+        let outcome = tokio::select! {
+            outcome = &mut outcome => outcome,
+            _ = tokio::signal::ctrl_c() => {
+                let say = "cancelling: scancel stops running tasks at their next step; what they sent is kept";
+                if plain { eprintln!("{say}") } else { bar.println(say) }
+                let (slurm, store, ids) = (slurm.clone(), store.clone(), ids.clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    slurm.cancel(&ids);
+                    let _ = store.cancel_queued(&ids);
+                })
+                .await;
+                outcome.await
+            }
+        };
+        drop(serving);
+        anyhow::Ok(outcome.unwrap_or_else(|_| Outcome {
+            store_errors: vec!["the launch ended without saying how (see the runs' status)".into()],
+            ..Outcome::default()
+        }))
+    })?;
+    bar.finish_and_clear();
+    let finished: Vec<RunRecord> = ids.iter().filter_map(|id| store.run(*id).ok()).collect();
+    Ok(report_outcome(&finished, &outcome, store.path()))
+}
+
+/// The holder's pool decides how many runs train at once; say so when `--jobs` asked otherwise.
+fn holders_jobs(remote: &Remote, asked: Option<usize>) -> usize {
+    let hello = remote.hello();
+    if asked.is_some_and(|j| j != hello.jobs) {
+        eprintln!(
+            "note: the store is held by {} (pid {}), which trains {} runs at a time; --jobs applies only to a store this process opens",
+            hello.holder, hello.pid, hello.jobs
+        );
+    }
+    hello.jobs
 }
 
 /// `benchtop resume RUN... | --experiment NAME`: queue again the runs that ended without a
 /// result (interrupted, failed, cancelled) and run them with their stored parameters and
 /// seeds (checked again as a file's would be), each from its last checkpoint where it has one.
-pub fn resume(store_dir: Option<&Path>, runs: &[String], experiment: Option<&str>, jobs: Option<usize>) -> Result<ExitCode> {
-    let store = Arc::new(open_store(store_dir)?);
+pub fn resume(at: &At, runs: &[String], experiment: Option<&str>, jobs: Option<usize>) -> Result<ExitCode> {
+    let access = access(at)?;
+    let source = access.source();
     let candidates: Vec<RunRecord> = match experiment {
         Some(exp) => {
-            let records = store.runs(&RunFilter { experiment: Some(exp.to_owned()), ..RunFilter::default() })?;
-            warn_unreadable(&store);
+            let records = source.list_runs(&RunFilter { experiment: Some(exp.to_owned()), ..RunFilter::default() })?;
+            warn_unreadable(source);
             if records.is_empty() {
-                bail!("no runs of experiment `{exp}` in the store at {}", store.path().display());
+                bail!("no runs of experiment `{exp}` in the store at {}", source.location().display());
             }
             records
         }
         None if runs.is_empty() => bail!("name some runs or --experiment"),
-        None => runs.iter().map(|r| store.find_run(r)).collect::<Result<_, _>>()?,
+        None => runs.iter().map(|r| source.find(r)).collect::<Result<_, _>>()?,
     };
-    let jobs = jobs.unwrap_or_else(Runner::default_jobs);
-    let runner = Runner::new(store.clone(), benchtop_studies::registry(), jobs);
     let wanted: Vec<RunId> = candidates.iter().filter(|r| r.status.can_resume()).map(|r| r.id).collect();
-    let ids = runner.requeue(&wanted)?;
     let done = candidates.iter().filter(|r| r.status == RunStatus::Done).count();
-    // Only checkpoints the runner will go on from: readable, and of this version.
-    let from_checkpoint =
-        ids.iter().filter(|id| matches!(store.checkpoint(**id), Ok(Some(cp)) if cp.version == benchtop_core::VERSION)).count();
-    eprintln!(
-        "resuming {} run(s), {from_checkpoint} from a checkpoint and the rest from the beginning ({jobs} jobs at a time); {done} already done, {} left as they are; store {}",
-        ids.len(),
-        candidates.len() - ids.len() - done,
-        store.path().display()
-    );
-    if ids.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+    let location = source.location().display().to_string();
+    let say = |ids: usize, from_checkpoint: usize, jobs: usize| {
+        eprintln!(
+            "resuming {ids} run(s), {from_checkpoint} from a checkpoint and the rest from the beginning ({jobs} jobs at a time); {done} already done, {} left as they are; store {location}",
+            candidates.len() - ids - done,
+        );
+    };
+    match &access {
+        Access::Here(store) => {
+            let jobs = jobs.unwrap_or_else(Runner::default_jobs);
+            let runner = Runner::new(store.clone(), benchtop_studies::registry(), jobs);
+            let ids = runner.requeue(&wanted)?;
+            // Only checkpoints the runner will go on from: readable, and of this version.
+            let from_checkpoint =
+                ids.iter().filter(|id| matches!(store.checkpoint(**id), Ok(Some(cp)) if cp.version == benchtop_core::VERSION)).count();
+            say(ids.len(), from_checkpoint, jobs);
+            if ids.is_empty() {
+                return Ok(ExitCode::SUCCESS);
+            }
+            execute(store, &runner, ids)
+        }
+        Access::Holder(remote) => {
+            holders_jobs(remote, jobs);
+            // The holder says how many it queued, and from where, in its first line.
+            execute_remote(remote, &LaunchRequest::Resume(wanted), 0, |line| {
+                if let LaunchLine::Queued { runs, from_checkpoint, jobs } = line {
+                    say(runs.len(), *from_checkpoint, *jobs);
+                }
+            })
+        }
     }
-    execute(&store, &runner, ids)
 }
 
 /// Run queued runs with a progress bar (a line per run without a terminal), Ctrl-C cancelling,
@@ -128,9 +324,63 @@ fn execute(store: &Arc<Store>, runner: &Runner, ids: Vec<RunId>) -> Result<ExitC
         outcome
     });
     bar.finish_and_clear();
-
     let finished: Vec<RunRecord> = ids.iter().filter_map(|id| store.run(*id).ok()).collect();
-    print::point_table(&summarise_points(&finished));
+    Ok(report_outcome(&finished, &outcome, store.path()))
+}
+
+/// [`execute`] through the store's holder: the same progress, Ctrl-C and summary, with the
+/// holder training. `on_line` sees each line of the holder's answer too.
+fn execute_remote(remote: &Remote, request: &LaunchRequest, planned: usize, mut on_line: impl FnMut(&LaunchLine)) -> Result<ExitCode> {
+    let bar = progress_bar(planned as u64);
+    let plain = !std::io::stderr().is_terminal();
+    let mut ids: Vec<RunId> = Vec::new();
+    let mut total = planned;
+    let interrupt = {
+        let bar = bar.clone();
+        async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                bar.println("cancelling: running runs stop at their next step; what they logged is kept");
+            } else {
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    let outcome = remote.launch(
+        request,
+        |line| {
+            on_line(line);
+            match line {
+                LaunchLine::Queued { runs, .. } => {
+                    ids.clone_from(runs);
+                    total = runs.len();
+                    bar.set_length(total as u64);
+                }
+                LaunchLine::Finished { run, status, error } => {
+                    bar.inc(1);
+                    let detail = error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
+                    if plain {
+                        let _ = writeln!(std::io::stderr(), "run {run} {status} ({}/{total}){detail}", bar.position());
+                    } else if error.is_some() {
+                        bar.println(format!("run {run} {status}{detail}"));
+                    }
+                }
+                LaunchLine::Outcome(_) => {}
+            }
+        },
+        interrupt,
+    );
+    bar.finish_and_clear();
+    let outcome = outcome?;
+    if ids.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let finished: Vec<RunRecord> = ids.iter().filter_map(|id| remote.find(&id.to_string()).ok()).collect();
+    Ok(report_outcome(&finished, &outcome, remote.location()))
+}
+
+/// Print a launch's summary per sweep point and its counts; the exit code it deserves.
+fn report_outcome(finished: &[RunRecord], outcome: &Outcome, store: &Path) -> ExitCode {
+    print::point_table(&summarise_points(finished));
     if let Some(first) = outcome.store_errors.first() {
         let more = outcome.store_errors.len() - 1;
         eprintln!("store error: {first}{}", if more > 0 { format!(" (and {more} more)") } else { String::new() });
@@ -144,9 +394,9 @@ fn execute(store: &Arc<Store>, runner: &Runner, ids: Vec<RunId>) -> Result<ExitC
         outcome.done,
         outcome.failed,
         outcome.cancelled,
-        store.path().display()
+        store.display()
     );
-    Ok(if !outcome.store_errors.is_empty() {
+    if !outcome.store_errors.is_empty() {
         ExitCode::from(1)
     } else if outcome.cancelled > 0 {
         ExitCode::from(130)
@@ -154,7 +404,7 @@ fn execute(store: &Arc<Store>, runner: &Runner, ids: Vec<RunId>) -> Result<ExitC
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }
 
 fn progress_bar(total: u64) -> ProgressBar {
@@ -185,8 +435,8 @@ pub fn studies(name: Option<&str>, json: bool) -> Result<ExitCode> {
 
 /// Say on stderr which stored records the last listing skipped because they do not decode
 /// (the listing itself goes on without them).
-fn warn_unreadable(store: &Store) {
-    let skipped = store.unreadable();
+fn warn_unreadable(store: &dyn RunSource) {
+    let skipped = store.skipped();
     if skipped.is_empty() {
         return;
     }
@@ -210,7 +460,7 @@ fn filter_where(records: Vec<RunRecord>, query: Option<&str>) -> Result<Vec<RunR
 
 /// `benchtop runs`.
 pub fn runs(
-    store_dir: Option<&Path>,
+    at: &At,
     experiment: Option<String>,
     status: Option<&str>,
     query: Option<&str>,
@@ -221,9 +471,10 @@ pub fn runs(
     if let Some(q) = query {
         benchtop_core::Query::parse(q).map_err(|e| anyhow::anyhow!("--where: {e}"))?;
     }
-    let store = open_store(store_dir)?;
-    let records = filter_where(store.runs(&RunFilter { experiment, status, ..RunFilter::default() })?, query)?;
-    warn_unreadable(&store);
+    let access = access(at)?;
+    let store = access.source();
+    let records = filter_where(store.list_runs(&RunFilter { experiment, status, ..RunFilter::default() })?, query)?;
+    warn_unreadable(store);
     if let Some(fields) = group_by {
         let keys: Vec<String> = fields.split(',').map(str::trim).filter(|k| !k.is_empty()).map(str::to_owned).collect();
         let keys = if keys.is_empty() { benchtop_core::table::default_group_keys(&records) } else { keys };
@@ -244,16 +495,17 @@ pub fn runs(
 }
 
 /// `benchtop show RUN`.
-pub fn show(store_dir: Option<&Path>, run: &str, json: bool) -> Result<ExitCode> {
-    let store = open_store(store_dir)?;
-    let record = store.find_run(run)?;
+pub fn show(at: &At, run: &str, json: bool) -> Result<ExitCode> {
+    let access = access(at)?;
+    let store = access.source();
+    let record = store.find(run)?;
     let series: Vec<(String, Vec<(u64, f64)>)> = store
-        .series_names(record.id)?
+        .series_of(record.id)?
         .into_iter()
-        .map(|name| store.series(record.id, &name).map(|points| (name, points)))
+        .map(|name| store.points(record.id, &name).map(|points| (name, points)))
         .collect::<Result<_, _>>()?;
-    let logs = store.logs(record.id)?;
-    let artifacts = store.artifacts(record.id)?;
+    let logs = store.log_lines(record.id)?;
+    let artifacts = store.artifact_list(record.id)?;
     if json {
         let value = serde_json::json!({
             "run": record,
@@ -269,37 +521,41 @@ pub fn show(store_dir: Option<&Path>, run: &str, json: bool) -> Result<ExitCode>
 }
 
 /// `benchtop diff RUN RUN...`.
-pub fn diff(store_dir: Option<&Path>, runs: &[String], all: bool) -> Result<ExitCode> {
-    let store = open_store(store_dir)?;
-    let records: Vec<RunRecord> = runs.iter().map(|r| store.find_run(r)).collect::<Result<_, _>>()?;
+pub fn diff(at: &At, runs: &[String], all: bool) -> Result<ExitCode> {
+    let access = access(at)?;
+    let store = access.source();
+    let records: Vec<RunRecord> = runs.iter().map(|r| store.find(r)).collect::<Result<_, _>>()?;
     print::run_diff(&records, &benchtop_core::table::diff_runs(&records), all);
     Ok(ExitCode::SUCCESS)
 }
 
 /// `benchtop delete RUN | --experiment NAME`.
-pub fn delete(store_dir: Option<&Path>, run: Option<&str>, experiment: Option<&str>) -> Result<ExitCode> {
-    let store = open_store(store_dir)?;
+pub fn delete(at: &At, run: Option<&str>, experiment: Option<&str>) -> Result<ExitCode> {
+    let access = access(at)?;
+    let store = access.source();
     let ids: Vec<RunId> = match (run, experiment) {
         // A full id names a record even when it does not decode, so a damaged one can go.
         (Some(run), _) => match run.parse::<RunId>() {
             Ok(id) => vec![id],
-            Err(_) => vec![store.find_run(run)?.id],
+            Err(_) => vec![store.find(run)?.id],
         },
         (None, Some(exp)) => {
-            let runs = store.runs(&RunFilter { experiment: Some(exp.to_owned()), ..RunFilter::default() })?;
-            warn_unreadable(&store);
+            let runs = store.list_runs(&RunFilter { experiment: Some(exp.to_owned()), ..RunFilter::default() })?;
+            warn_unreadable(store);
             if runs.is_empty() {
-                bail!("no runs of experiment `{exp}` in the store at {}", store.path().display());
+                bail!("no runs of experiment `{exp}` in the store at {}", store.location().display());
             }
             runs.iter().map(|r| r.id).collect()
         }
         (None, None) => bail!("name a run or --experiment"),
     };
-    let out = store.delete_runs(&ids)?;
+    let out = match &access {
+        Access::Here(store) => store.delete_runs(&ids)?,
+        Access::Holder(remote) => remote.delete(&ids)?,
+    };
     eprintln!("deleted {} run(s)", out.deleted.len());
     if !out.busy.is_empty() {
-        // The store's rule, the app's too. Rare here: one process opens a store at a time,
-        // and opening it marks what a crashed process left queued or running interrupted.
+        // The store's rule, the app's too: a run the holder is training, or will, stays.
         let busy: Vec<String> = out.busy.iter().map(RunId::to_string).collect();
         bail!("left {} run(s) that are queued or running; cancel them first: {}", busy.len(), busy.join(", "));
     }
@@ -314,20 +570,15 @@ pub enum Table {
 }
 
 /// `benchtop export`.
-pub fn export(
-    store_dir: Option<&Path>,
-    experiment: Option<String>,
-    query: Option<&str>,
-    format: Table,
-    out: Option<&Path>,
-) -> Result<ExitCode> {
-    let store = open_store(store_dir)?;
-    let all = store.runs(&RunFilter { experiment: experiment.clone(), ..RunFilter::default() })?;
-    warn_unreadable(&store);
+pub fn export(at: &At, experiment: Option<String>, query: Option<&str>, format: Table, out: Option<&Path>) -> Result<ExitCode> {
+    let access = access(at)?;
+    let store = access.source();
+    let all = store.list_runs(&RunFilter { experiment: experiment.clone(), ..RunFilter::default() })?;
+    warn_unreadable(store);
     if all.is_empty() {
         match experiment {
-            Some(e) => bail!("no runs of experiment `{e}` in the store at {}", store.path().display()),
-            None => bail!("the store at {} has no runs", store.path().display()),
+            Some(e) => bail!("no runs of experiment `{e}` in the store at {}", store.location().display()),
+            None => bail!("the store at {} has no runs", store.location().display()),
         }
     }
     let records = filter_where(all, query)?;
@@ -357,16 +608,16 @@ pub fn export(
 
 /// The runs of an experiment, or the named runs, or (with only a query) every run, kept by
 /// `--where` when given: never empty.
-fn select_runs(store: &Store, experiment: Option<&str>, runs: &[String], query: Option<&str>) -> Result<Vec<RunRecord>> {
+fn select_runs(store: &dyn RunSource, experiment: Option<&str>, runs: &[String], query: Option<&str>) -> Result<Vec<RunRecord>> {
     let records = match (experiment, runs.is_empty(), query) {
         (Some(exp), _, _) => {
-            let records = store.runs(&RunFilter { experiment: Some(exp.to_owned()), ..RunFilter::default() })?;
+            let records = store.list_runs(&RunFilter { experiment: Some(exp.to_owned()), ..RunFilter::default() })?;
             warn_unreadable(store);
             records
         }
-        (None, false, _) => runs.iter().map(|r| store.find_run(r)).collect::<Result<_, _>>()?,
+        (None, false, _) => runs.iter().map(|r| store.find(r)).collect::<Result<_, _>>()?,
         (None, true, Some(_)) => {
-            let records = store.runs(&RunFilter::default())?;
+            let records = store.list_runs(&RunFilter::default())?;
             warn_unreadable(store);
             records
         }
@@ -374,8 +625,8 @@ fn select_runs(store: &Store, experiment: Option<&str>, runs: &[String], query: 
     };
     if records.is_empty() {
         match experiment {
-            Some(exp) => bail!("no runs of experiment `{exp}` in the store at {}", store.path().display()),
-            None => bail!("the store at {} has no runs", store.path().display()),
+            Some(exp) => bail!("no runs of experiment `{exp}` in the store at {}", store.location().display()),
+            None => bail!("the store at {} has no runs", store.location().display()),
         }
     }
     let records = filter_where(records, query)?;
@@ -386,10 +637,11 @@ fn select_runs(store: &Store, experiment: Option<&str>, runs: &[String], query: 
 }
 
 /// `benchtop report`: the study's default charts, the summary table, parameters, provenance.
-pub fn report(store_dir: Option<&Path>, experiment: Option<&str>, runs: &[String], query: Option<&str>, out: &Path) -> Result<ExitCode> {
+pub fn report(at: &At, experiment: Option<&str>, runs: &[String], query: Option<&str>, out: &Path) -> Result<ExitCode> {
     ReportFormat::from_path(out)?;
-    let store = open_store(store_dir)?;
-    let records = select_runs(&store, experiment, runs, query)?;
+    let access = access(at)?;
+    let store = access.source();
+    let records = select_runs(store, experiment, runs, query)?;
     let charts = benchtop_studies::registry().default_charts(records.iter().map(|r| r.study.as_str()));
     let title = match experiment {
         Some(e) => e.to_owned(),
@@ -397,7 +649,7 @@ pub fn report(store_dir: Option<&Path>, experiment: Option<&str>, runs: &[String
     };
     let description = records[0].description.clone();
     let input = ReportInput { title, description, records: &records, charts };
-    let written = write_report(&store, &input, out)?;
+    let written = write_report(store, &input, out)?;
     for path in written {
         eprintln!("wrote {}", path.display());
     }
@@ -406,7 +658,7 @@ pub fn report(store_dir: Option<&Path>, experiment: Option<&str>, runs: &[String
 
 /// `benchtop compare`: one chart of an experiment's runs.
 pub fn compare(
-    store_dir: Option<&Path>,
+    at: &At,
     experiment: &str,
     mut spec: ChartSpec,
     filters: &[String],
@@ -423,9 +675,10 @@ pub fn compare(
             .unwrap_or_else(|_| serde_json::Value::from(v));
         spec.filters.insert(k.to_owned(), value);
     }
-    let store = open_store(store_dir)?;
-    let records = select_runs(&store, Some(experiment), &[], query)?;
-    let chart = benchtop_charts::prepare(&spec, &records, Some(&store))?;
+    let access = access(at)?;
+    let store = access.source();
+    let records = select_runs(store, Some(experiment), &[], query)?;
+    let chart = benchtop_charts::prepare(&spec, &records, Some(store))?;
     match out.extension().and_then(|e| e.to_str()) {
         Some("svg") => {
             let svg = benchtop_charts::render_svg(&chart, Size::default())?;
@@ -438,4 +691,80 @@ pub fn compare(
     }
     eprintln!("wrote {}", out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `benchtop serve`: hold the store and answer its API (its Unix socket; TCP with `--listen`)
+/// until Ctrl-C or SIGTERM, training what clients launch in one pool.
+pub fn serve(at: &At, listen: Option<std::net::SocketAddr>, jobs: Option<usize>) -> Result<ExitCode> {
+    use benchtop_serve::{Holder, Pool};
+    if at.holder.is_some() {
+        bail!("--holder names another process's store; `serve` holds a store folder itself (--store DIR)");
+    }
+    let dir = Store::resolve_dir(at.dir.as_deref())?;
+    if let Some(remote) = Remote::find(&dir)? {
+        let hello = remote.hello();
+        bail!("the store at {} is already held and served by {} (pid {})", dir.display(), hello.holder, hello.pid);
+    }
+    let store = Arc::new(Store::open(&dir)?);
+    let registry = benchtop_studies::registry();
+    let jobs = jobs.unwrap_or_else(Runner::default_jobs);
+    let pool = Arc::new(Pool::new(store.clone(), registry.clone(), jobs));
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let holder = Holder::new(store.clone(), registry, pool.clone(), "benchtop serve");
+        // With TCP, the holder can launch on Slurm: its workers report to it there.
+        let (holder, tcp) = match listen {
+            Some(addr) => {
+                let listener = benchtop_serve::bind_tcp(addr).await?;
+                let token = serve_token(&dir)?;
+                let holder = holder.with_slurm(benchtop_serve::advertised(&listener)?, token.0.clone())?;
+                (Arc::new(holder), Some((listener, token)))
+            }
+            None => (Arc::new(holder), None),
+        };
+        let unix = benchtop_serve::serve_unix(holder.clone())?;
+        eprintln!("serving the store at {} on {} ({jobs} runs at a time); Ctrl-C stops", dir.display(), unix.at);
+        let tcp = match tcp {
+            Some((listener, token)) => {
+                let tcp = benchtop_serve::serve_tcp(holder.clone(), listener, token.0)?;
+                eprintln!("and on TCP {}, for clients with the token ({}); Slurm launches report here", tcp.at, token.1);
+                Some(tcp)
+            }
+            None => None,
+        };
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("listening for SIGTERM")?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("stopping: runs in flight are cancelled at their next step; what they logged is kept (`benchtop resume` goes on)");
+        drop(tcp);
+        drop(unix);
+        pool.stop().await;
+        if let Some(slurm) = &holder.slurm {
+            slurm.stop().await;
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A TCP holder's token and where it came from: `BENCHTOP_TOKEN`, else a fresh one written
+/// to `serve-token` in the store's folder (owner-only) for clients to read.
+fn serve_token(dir: &Path) -> Result<(String, String)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Ok(token) = std::env::var(benchtop_serve::TOKEN_ENV) {
+        return Ok((token, format!("from {}", benchtop_serve::TOKEN_ENV)));
+    }
+    let token = benchtop_serve::new_token()?;
+    let path = dir.join("serve-token");
+    let _ = std::fs::remove_file(&path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(token.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    Ok((token, format!("written to {}; give it to clients as {}", path.display(), benchtop_serve::TOKEN_ENV)))
 }

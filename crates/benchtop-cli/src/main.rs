@@ -3,6 +3,7 @@
 
 mod commands;
 mod print;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,6 +17,11 @@ struct Cli {
     /// The run store's folder [default: $BENCHTOP_STORE, else the platform's data dir]
     #[arg(long, global = true, value_name = "DIR")]
     store: Option<PathBuf>,
+    /// Talk to a store's holder listening on TCP (`benchtop serve --listen`) at HOST:PORT, with
+    /// its token in $BENCHTOP_TOKEN. Without it, a store held by another process on this
+    /// machine (the app, `benchtop serve`) is reached through its socket by itself.
+    #[arg(long, global = true, value_name = "HOST:PORT", env = "BENCHTOP_HOLDER")]
+    holder: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -33,6 +39,35 @@ enum Command {
         /// Fix a parameter, replacing its `[params]` value or sweep (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        /// Where the runs train, instead of the files' `executor`: here, or as one Slurm job
+        /// array (the files' `[slurm]` options apply).
+        #[arg(long, value_enum)]
+        executor: Option<ExecutorArg>,
+        /// On Slurm, where this process listens for its workers while the launch runs
+        /// [default: 0.0.0.0:0, reached at this host's name].
+        #[arg(long, value_name = "HOST:PORT")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Train one run for its store's holder and send it everything (what a Slurm array task
+    /// runs; `--holder` names the holder and $BENCHTOP_TOKEN holds its token).
+    Worker {
+        /// The run's id.
+        run: String,
+        /// The cache of shared stages (the holder's, on a shared file system).
+        #[arg(long)]
+        cache: PathBuf,
+    },
+    /// Hold a store and serve it to other processes (the CLI beside it, Slurm workers) until
+    /// Ctrl-C: on a Unix socket in the store's folder (owner-only), and on TCP with a token
+    /// when asked; runs launched through it train here.
+    Serve {
+        /// Also listen on TCP at HOST:PORT (clients need the token: $BENCHTOP_TOKEN, else a
+        /// fresh one written to `serve-token` in the store's folder).
+        #[arg(long, value_name = "HOST:PORT")]
+        listen: Option<std::net::SocketAddr>,
+        /// Runs at a time [default: the number of cores].
+        #[arg(long, short)]
+        jobs: Option<usize>,
     },
     /// List the studies, or describe one: methods and parameters with defaults.
     Studies {
@@ -159,6 +194,12 @@ enum Command {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum ExecutorArg {
+    Local,
+    Slurm,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum ExportFormat {
     Csv,
     Json,
@@ -191,9 +232,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let store = cli.store.as_deref();
+    let store = &commands::At { dir: cli.store, holder: cli.holder };
     let result = match cli.command {
-        Command::Run { files, jobs, sets } => commands::run(store, &files, jobs, &sets),
+        Command::Serve { listen, jobs } => commands::serve(store, listen, jobs),
+        Command::Run { files, jobs, sets, executor, listen } => {
+            let executor = executor.map(|e| match e {
+                ExecutorArg::Local => benchtop_core::Executor::Local,
+                ExecutorArg::Slurm => benchtop_core::Executor::Slurm,
+            });
+            commands::run(store, &files, jobs, &sets, executor, listen)
+        }
+        Command::Worker { run, cache } => worker::worker(store.holder.as_deref(), &run, &cache),
         Command::Studies { name, json } => commands::studies(name.as_deref(), json),
         Command::Runs { experiment, status, group_by, where_, json } => {
             commands::runs(store, experiment, status.as_deref(), where_.as_deref(), group_by.as_deref(), json)

@@ -15,6 +15,7 @@
 //! samples = 10
 //! lr = { log_uniform = [1e-4, 1e-1] }
 //! ```
+//! and where the runs train (`executor = "slurm"` with a `[slurm]` table: see `executor`).
 //! Every problem is reported as `file:line:column: key: what is wrong; allowed: ...`.
 
 use std::collections::BTreeMap;
@@ -31,8 +32,10 @@ use crate::run::{Backend, Provenance, RunId, RunRecord, RunStatus, Summary};
 use crate::study::{Registry, StudyObject};
 
 pub mod doc;
+pub mod executor;
 pub mod search;
 pub use doc::ExperimentDoc;
+pub use executor::{Executor, SlurmOptions};
 pub use search::{Draw, Search};
 
 /// A problem with an experiment, located in its file (or in a `--set` override).
@@ -134,6 +137,8 @@ struct RawExperiment {
     sweep: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
     #[serde(default)]
     search: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    executor: Option<Spanned<String>>,
+    slurm: Option<Spanned<SlurmOptions>>,
 }
 
 /// Where a key and its value sit in the source.
@@ -157,6 +162,9 @@ pub struct Experiment {
     pub sweep: Vec<(String, Vec<Value>)>,
     /// `[search]`: random draws crossed with the grid, if any.
     pub search: Option<Search>,
+    /// Where the runs train (`executor`), and `[slurm]`'s options for when it is Slurm.
+    pub executor: Executor,
+    pub slurm: SlurmOptions,
     /// The file it was read from, if any.
     pub path: Option<PathBuf>,
     /// How errors name the source (the path, or what the caller passed to `parse`).
@@ -206,6 +214,17 @@ impl Experiment {
                     return Err(at(b.span(), Some("backend"), format!("unknown backend `{other}`; allowed: cpu, gpu")));
                 }
             },
+        };
+        let executor = match &raw.executor {
+            None => Executor::Local,
+            Some(e) => Executor::parse(e.get_ref()).map_err(|m| at(e.span(), Some("executor"), m))?,
+        };
+        let slurm = match &raw.slurm {
+            None => SlurmOptions::default(),
+            Some(spanned) => {
+                spanned.get_ref().check().map_err(|(key, m)| at(spanned.span(), Some(&format!("slurm.{key}")), m))?;
+                spanned.get_ref().clone()
+            }
         };
         if raw.name.get_ref().trim().is_empty() {
             return Err(at(raw.name.span(), Some("name"), "must not be empty".into()));
@@ -308,6 +327,8 @@ impl Experiment {
             params,
             sweep,
             search,
+            executor,
+            slurm,
             path: None,
             file: file.to_owned(),
             source: source.to_owned(),

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use benchtop_charts::{Chart, ChartError, ChartSpec, Size, prepare, render_svg};
 use benchtop_core::{ChartKind, RunRecord};
-use benchtop_store::Store;
+use benchtop_store::RunSource;
 
 pub use summary::{SummaryTable, metric_better};
 
@@ -61,7 +61,7 @@ impl ReportFormat {
 /// Write `input` in the format `out`'s extension names: a report (`.html`, `.md`, `.tex`)
 /// or a table of runs (`.csv`, `.json`, `.parquet`). Returns every file written. The app's
 /// export dialog calls this, so a researcher gets one behaviour whatever they pick.
-pub fn export_any(store: &Store, input: &ReportInput<'_>, out: &Path) -> Result<Vec<PathBuf>> {
+pub fn export_any(store: &dyn RunSource, input: &ReportInput<'_>, out: &Path) -> Result<Vec<PathBuf>> {
     let ext = out.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let table = match ext.as_deref() {
         Some(ext @ ("csv" | "json" | "parquet")) => ext.to_owned(),
@@ -117,13 +117,13 @@ pub struct Figure {
 
 /// Draw every chart that has data; say why the others were skipped. When none of the
 /// requested charts applies, draw the first metric against each numeric swept parameter.
-pub fn figures(store: &Store, records: &[RunRecord], charts: &[ChartSpec]) -> (Vec<Figure>, Vec<String>) {
+pub fn figures(store: &dyn RunSource, records: &[RunRecord], charts: &[ChartSpec]) -> (Vec<Figure>, Vec<String>) {
     select_figures(store, records, charts, true)
 }
 
 /// [`figures`], with the SVG drawn only when `svg` (the LaTeX report typesets the prepared
 /// numbers with pgfplots and never reads it).
-fn select_figures(store: &Store, records: &[RunRecord], charts: &[ChartSpec], svg: bool) -> (Vec<Figure>, Vec<String>) {
+fn select_figures(store: &dyn RunSource, records: &[RunRecord], charts: &[ChartSpec], svg: bool) -> (Vec<Figure>, Vec<String>) {
     let mut figures = Vec::new();
     let mut skipped = Vec::new();
     let draw = |spec: &ChartSpec, figures: &mut Vec<Figure>, skipped: &mut Vec<String>| match prepare(spec, records, Some(store)).and_then(
@@ -174,7 +174,7 @@ fn fallback_charts(records: &[RunRecord], charts: &[ChartSpec]) -> Vec<ChartSpec
 
 /// Write a report of `input` to `out` in the format its extension names. Markdown writes its
 /// figures as SVG files beside it (`<stem>-fig<N>.svg`). Returns every file written.
-pub fn write_report(store: &Store, input: &ReportInput<'_>, out: &Path) -> Result<Vec<PathBuf>> {
+pub fn write_report(store: &dyn RunSource, input: &ReportInput<'_>, out: &Path) -> Result<Vec<PathBuf>> {
     let format = ReportFormat::from_path(out)?;
     if input.records.is_empty() {
         return Err(ReportError::Empty(format!("no runs for `{}`", input.title)));

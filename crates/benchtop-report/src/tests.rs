@@ -1,6 +1,7 @@
 use super::*;
 use benchtop_core::experiment::RunPlan;
 use benchtop_core::{Backend, Provenance, RunStatus};
+use benchtop_store::Store;
 use benchtop_store::WriteBatch;
 use polars::prelude::*;
 use serde_json::Value;

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -70,7 +70,7 @@ impl Cancel {
 }
 
 /// How a launch ended: how many runs reached each final status.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
     pub done: usize,
     pub failed: usize,
@@ -156,8 +156,15 @@ impl Runner {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     }
 
-    /// Store the planned runs as `queued`, with what is needed to reproduce them.
+    /// Store the planned runs as `queued`, with what is needed to reproduce them (the git
+    /// commit of each experiment file asked of git here).
     pub fn enqueue(&self, plans: &[RunPlan]) -> Result<Vec<RunRecord>, StoreError> {
+        self.enqueue_as(plans, |file| git_commit(Path::new(file)))
+    }
+
+    /// [`Runner::enqueue`], with each experiment file's commit from `commit_of` (a holder
+    /// takes the commit its client found: it never reads a path a request names).
+    pub fn enqueue_as(&self, plans: &[RunPlan], commit_of: impl Fn(&str) -> Option<String>) -> Result<Vec<RunRecord>, StoreError> {
         let mut commits: HashMap<Option<String>, Option<String>> = HashMap::new();
         let host = gethostname::gethostname().to_string_lossy().into_owned();
         let records: Vec<RunRecord> = plans
@@ -165,7 +172,7 @@ impl Runner {
             .map(|plan| {
                 let commit = commits
                     .entry(plan.experiment_file.clone())
-                    .or_insert_with(|| plan.experiment_file.as_deref().and_then(|f| git_commit(Path::new(f))))
+                    .or_insert_with(|| plan.experiment_file.as_deref().and_then(&commit_of))
                     .clone();
                 let provenance = Provenance {
                     benchtop_version: benchtop_core::VERSION.to_owned(),
@@ -275,24 +282,49 @@ fn run_one(store: &Store, registry: &Registry, id: RunId, tx: Sender<RunEvent>, 
         let _ = tx.send(finished(id, Err(StudyError::Cancelled)));
         return;
     }
-    let result = registry.get(&record.study).map_err(StudyError::Failed).and_then(|study| {
-        let _ = tx.send(RunEvent::Started { run: id, compute: registry.compute(record.backend) });
-        let ctx = RunContext::new(id, record.seed, record.backend, store.artifacts_dir(id), tx.clone(), cancelled)
-            .with_cache(benchtop_core::ArtifactCache::new(store.path().join("cache")))
-            .with_checkpoint(resume_point(store, id, &tx));
-        active.start(id);
-        // A panicking study fails its own run, not the whole launch.
-        std::panic::catch_unwind(AssertUnwindSafe(|| study.run_json(&ctx, &record.params)))
-            .unwrap_or_else(|panic| Err(StudyError::Failed(format!("the study panicked: {}", panic_text(&panic)))))
-    });
+    let place = Place { artifacts: store.artifacts_dir(id), cache: store.path().join("cache") };
+    let checkpoint = resume_point(store, id, &tx);
+    let result = train(registry, &record, &tx, cancelled, place, checkpoint, || active.start(id));
     // No system sample of this run may follow its end in the channel.
     active.end(id);
     let _ = tx.send(finished(id, result));
 }
 
+/// Where a run keeps its files: its artifacts folder, and the cache of shared stages.
+pub struct Place {
+    pub artifacts: PathBuf,
+    pub cache: PathBuf,
+}
+
+/// Train one stored run: its `Started` event, then its study with a context sending to `tx`
+/// (not its `Finished` event: the caller sends that, see [`finished`]). The runner's pool and
+/// a Slurm worker (`benchtop worker`) both train through this, so a run is the same wherever
+/// it trains. `started` is called once the study is about to run.
+pub fn train(
+    registry: &Registry,
+    record: &RunRecord,
+    tx: &Sender<RunEvent>,
+    cancelled: Arc<AtomicBool>,
+    place: Place,
+    checkpoint: Option<Checkpoint>,
+    started: impl FnOnce(),
+) -> Result<Summary, StudyError> {
+    let id = record.id;
+    registry.get(&record.study).map_err(StudyError::Failed).and_then(|study| {
+        let _ = tx.send(RunEvent::Started { run: id, compute: registry.compute(record.backend) });
+        let ctx = RunContext::new(id, record.seed, record.backend, place.artifacts, tx.clone(), cancelled)
+            .with_cache(benchtop_core::ArtifactCache::new(place.cache))
+            .with_checkpoint(checkpoint);
+        started();
+        // A panicking study fails its own run, not the whole launch.
+        std::panic::catch_unwind(AssertUnwindSafe(|| study.run_json(&ctx, &record.params)))
+            .unwrap_or_else(|panic| Err(StudyError::Failed(format!("the study panicked: {}", panic_text(&panic)))))
+    })
+}
+
 /// The checkpoint an earlier attempt of the run left, if one can be trusted; the log says
 /// which it was, and why one was set aside (the run then starts from the beginning).
-fn resume_point(store: &Store, id: RunId, tx: &Sender<RunEvent>) -> Option<Checkpoint> {
+pub fn resume_point(store: &Store, id: RunId, tx: &Sender<RunEvent>) -> Option<Checkpoint> {
     let say = |level, text: String| {
         let _ = tx.send(RunEvent::Log { run: id, level, text });
     };
@@ -329,7 +361,8 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-fn finished(run: RunId, result: Result<Summary, StudyError>) -> RunEvent {
+/// A run's last event, from how its study ended.
+pub fn finished(run: RunId, result: Result<Summary, StudyError>) -> RunEvent {
     match result {
         Ok(summary) => RunEvent::Finished { run, status: RunStatus::Done, summary, error: None },
         Err(StudyError::Cancelled) => RunEvent::Finished { run, status: RunStatus::Cancelled, summary: Summary::new(), error: None },
@@ -339,7 +372,9 @@ fn finished(run: RunId, result: Result<Summary, StudyError>) -> RunEvent {
 
 /// The writer thread: batch events into the store, apply run starts and ends in order.
 /// A store error (a full disk, a failing drive) cancels the whole launch through `stop`.
-fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEvent), stop: Cancel) -> Outcome {
+/// Public for runs trained elsewhere (a Slurm worker's events, received by the holder), so
+/// they are recorded by the same rules as the pool's.
+pub fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEvent), stop: Cancel) -> Outcome {
     let mut outcome = Outcome::default();
     let mut batch = WriteBatch::new();
     let mut oldest: Option<Instant> = None;

@@ -11,7 +11,8 @@
 //! - `meta`: `schema_version` -> u32
 //!
 //! Only one process opens a store at a time (sled holds a file lock); a second one gets
-//! [`StoreError::Locked`] at once.
+//! [`StoreError::Locked`], and reads through the holder's API instead (`benchtop-serve`):
+//! [`RunSource`] is what both an open store and that API's client answer.
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +64,10 @@ pub enum StoreError {
     NoDataDir,
     #[error("query: {0}")]
     Query(benchtop_core::QueryError),
+    /// An error the process holding the store answered with, already worded for a person
+    /// (the same words as when this process holds the store itself).
+    #[error("{0}")]
+    Remote(String),
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -125,7 +130,7 @@ impl WriteBatch {
 }
 
 /// Which runs to list.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RunFilter {
     pub experiment: Option<String>,
     pub study: Option<String>,
@@ -595,8 +600,54 @@ impl Store {
     }
 }
 
+/// What reading a store's runs takes, whether this process holds the store ([`Store`]) or
+/// another process does and serves it (`benchtop_serve::Remote`): the CLI's readers, the
+/// charts and the reports take this, so they answer the same either way.
+pub trait RunSource: Sync {
+    /// The store's folder.
+    fn location(&self) -> &Path;
+    /// Runs matching `filter`, oldest first; records that do not decode are skipped and
+    /// named by [`RunSource::skipped`].
+    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>>;
+    /// The records the last listing skipped.
+    fn skipped(&self) -> Vec<Unreadable>;
+    /// A run by its full id or a unique prefix of it.
+    fn find(&self, text: &str) -> Result<RunRecord>;
+    fn series_of(&self, run: RunId) -> Result<Vec<String>>;
+    fn points(&self, run: RunId, name: &str) -> Result<Vec<(u64, f64)>>;
+    fn log_lines(&self, run: RunId) -> Result<Vec<LogLine>>;
+    fn artifact_list(&self, run: RunId) -> Result<Vec<Artifact>>;
+}
+
+impl RunSource for Store {
+    fn location(&self) -> &Path {
+        self.path()
+    }
+    fn list_runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
+        self.runs(filter)
+    }
+    fn skipped(&self) -> Vec<Unreadable> {
+        self.unreadable()
+    }
+    fn find(&self, text: &str) -> Result<RunRecord> {
+        self.find_run(text)
+    }
+    fn series_of(&self, run: RunId) -> Result<Vec<String>> {
+        self.series_names(run)
+    }
+    fn points(&self, run: RunId, name: &str) -> Result<Vec<(u64, f64)>> {
+        self.series(run, name)
+    }
+    fn log_lines(&self, run: RunId) -> Result<Vec<LogLine>> {
+        self.logs(run)
+    }
+    fn artifact_list(&self, run: RunId) -> Result<Vec<Artifact>> {
+        self.artifacts(run)
+    }
+}
+
 /// What [`Store::delete_runs`] did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deleted {
     pub deleted: Vec<RunId>,
     /// Still queued or running: cancel them first.

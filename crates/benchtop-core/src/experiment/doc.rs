@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use ts_rs::TS;
 
-use super::{Experiment, SeedSpec};
+use super::{Executor, Experiment, SeedSpec, SlurmOptions};
 use crate::run::Backend;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, TS)]
@@ -32,6 +32,14 @@ pub struct ExperimentDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub search: Option<Map<String, Value>>,
+    /// Where the runs train, when the file says (the form keeps it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub executor: Option<Executor>,
+    /// `[slurm]`, when the file has options there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub slurm: Option<SlurmOptions>,
 }
 
 impl ExperimentDoc {
@@ -49,6 +57,8 @@ impl ExperimentDoc {
             params: exp.params.clone(),
             sweep: exp.sweep.iter().map(|(k, v)| (k.clone(), Value::Array(v.clone()))).collect(),
             search: exp.search.as_ref().map(super::Search::to_json),
+            executor: (exp.executor != Executor::Local).then(|| exp.executor.clone()),
+            slurm: (exp.slurm != SlurmOptions::default()).then(|| exp.slurm.clone()),
         }
     }
 
@@ -61,13 +71,19 @@ impl ExperimentDoc {
             description: &'a str,
             seeds: &'a Value,
             backend: Backend,
+            // A plain value: before the tables, as TOML wants.
+            #[serde(skip_serializing_if = "Option::is_none")]
+            executor: Option<&'a Executor>,
             #[serde(skip_serializing_if = "Map::is_empty")]
             params: &'a Map<String, Value>,
             #[serde(skip_serializing_if = "Map::is_empty")]
             sweep: &'a Map<String, Value>,
             #[serde(skip_serializing_if = "Option::is_none")]
             search: Option<&'a Map<String, Value>>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            slurm: Option<&'a SlurmOptions>,
         }
+
         for (table, map) in [("params", &self.params), ("sweep", &self.sweep)] {
             if let Some((key, _)) = map.iter().find(|(_, v)| contains_null(v)) {
                 return Err(format!("{table}.{key}: an empty value; give one or remove the key"));
@@ -79,9 +95,11 @@ impl ExperimentDoc {
             description: &self.description,
             seeds: &self.seeds,
             backend: self.backend,
+            executor: self.executor.as_ref(),
             params: &self.params,
             sweep: &self.sweep,
             search: self.search.as_ref().filter(|s| !s.is_empty()),
+            slurm: self.slurm.as_ref(),
         };
         toml::to_string(&file).map_err(|e| e.to_string())
     }
@@ -121,6 +139,22 @@ n_envs = [2, 6]
         assert_eq!(doc.sweep["n_envs"], serde_json::json!([2, 6]));
         let again = Experiment::parse(&doc.to_toml().unwrap(), "again.toml").unwrap();
         assert_eq!(ExperimentDoc::from_experiment(&again), doc);
+    }
+
+    #[test]
+    fn a_files_executor_and_slurm_options_survive_the_form() {
+        let file = "name = \"demo\"\nstudy = \"isr\"\nexecutor = \"slurm\"\n[slurm]\npartition = \"cpu\"\nthrottle = 4\n";
+        let exp = Experiment::parse(file, "demo.toml").unwrap();
+        assert_eq!(exp.executor, Executor::Slurm);
+        let doc = ExperimentDoc::from_experiment(&exp);
+        let again = Experiment::parse(&doc.to_toml().unwrap(), "again.toml").unwrap();
+        assert_eq!(again.executor, Executor::Slurm);
+        assert_eq!(again.slurm, SlurmOptions { partition: Some("cpu".into()), throttle: Some(4), ..SlurmOptions::default() });
+        let bad = file.replace("throttle = 4", "throttle = 4\nmem = \"4 GB\"");
+        let err = Experiment::parse(&bad, "bad.toml").unwrap_err().to_string();
+        assert!(err.contains("slurm.mem") && err.starts_with("bad.toml:"), "{err}");
+        let plain = ExperimentDoc::from_experiment(&Experiment::parse(FILE, "demo.toml").unwrap());
+        assert!(!plain.to_toml().unwrap().contains("executor"), "a local file stays as it was");
     }
 
     #[test]

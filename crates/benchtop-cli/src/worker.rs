@@ -1,0 +1,164 @@
+//! `benchtop worker`: what a Slurm array task runs. It takes one run from the store's holder,
+//! trains it here through the runner's own `train` (so it is the run a local launch would
+//! train), and sends everything back in order: batched points and log lines, each checkpoint
+//! after what was logged before it, each artifact's bytes, and the run's end.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use benchtop_core::{Checkpoint, RunEvent, RunId, RunStatus};
+use benchtop_runner::{Place, finished, train};
+use benchtop_serve::Remote;
+use benchtop_serve::workers::{Claim, WorkerBatch, WorkerEvent};
+
+/// Points gathered before a batch goes, at most; and how long one may wait.
+const BATCH_EVENTS: usize = 4096;
+const BATCH_AGE: Duration = Duration::from_millis(200);
+/// How often a send is tried before the worker gives up on the holder (about a minute).
+const TRIES: u32 = 7;
+
+pub fn worker(holder: Option<&str>, run: &str, cache: &Path) -> Result<ExitCode> {
+    let Some(addr) = holder else { bail!("a worker reports to its store's holder: give --holder HOST:PORT") };
+    let token = std::env::var(benchtop_serve::TOKEN_ENV)
+        .map_err(|_| anyhow::anyhow!("--holder {addr}: set {} to the holder's token", benchtop_serve::TOKEN_ENV))?;
+    let id: RunId = run.parse().map_err(|e| anyhow::anyhow!("run id `{run}`: {e}"))?;
+    // The holder may be restarting, or the network slow to come up on a fresh node.
+    let mut connected = None;
+    retry(|| {
+        connected = Some(Remote::tcp(addr, &token)?);
+        Ok(())
+    })?;
+    let remote = connected.context("connecting to the holder")?;
+    let host = gethostname();
+    let mut claim = None;
+    retry(|| {
+        claim = Some(remote.claim(&Claim { run: id, host: host.clone() })?);
+        Ok(())
+    })?;
+    let claimed = claim.context("claiming the run")?;
+    let checkpoint = if claimed.checkpoint {
+        let bytes = remote.worker_checkpoint(id)?;
+        Some(Checkpoint::decode(&bytes).map_err(|e| anyhow::anyhow!("run {id}'s checkpoint from the holder: {e}"))?)
+    } else {
+        None
+    };
+    // The run's files are written here first, then sent; a node's own temporary folder.
+    let scratch = std::env::temp_dir().join(format!("benchtop-worker-{id}"));
+    let place = Place { artifacts: scratch.join("artifacts"), cache: cache.to_path_buf() };
+
+    // Slurm's scancel (and a node's shutdown) sends SIGTERM: the run stops at its next check
+    // and ends `cancelled`, with what it logged sent.
+    let cancelled = Arc::new(AtomicBool::new(false));
+    watch_signals(cancelled.clone());
+
+    let (tx, rx) = std::sync::mpsc::channel::<RunEvent>();
+    let record = claimed.record;
+    let trainer = std::thread::spawn(move || {
+        let registry = benchtop_studies::registry();
+        let result = train(&registry, &record, &tx, cancelled, place, checkpoint, || {});
+        let _ = tx.send(finished(record.id, result));
+    });
+
+    let mut batch: Vec<WorkerEvent> = Vec::new();
+    let mut oldest: Option<Instant> = None;
+    let mut status = RunStatus::Interrupted;
+    let send = |batch: &mut Vec<WorkerEvent>| -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let events = std::mem::take(batch);
+        retry(|| remote.send_events(&WorkerBatch { run: id, events: events.clone() }))
+    };
+    loop {
+        let event = match rx.recv_timeout(BATCH_AGE) {
+            Ok(event) => Some(event),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        match event {
+            // At once: the holder times the run from its start.
+            Some(RunEvent::Started { compute, .. }) => {
+                batch.push(WorkerEvent::Started { compute });
+                send(&mut batch)?;
+            }
+            Some(RunEvent::Metric { name, step, value, .. }) => batch.push(WorkerEvent::Metric { name, step, bits: value.to_bits() }),
+            Some(RunEvent::Log { level, text, .. }) => batch.push(WorkerEvent::Log { level, text }),
+            Some(RunEvent::Progress { .. }) | None => {}
+            Some(RunEvent::Checkpoint { checkpoint, .. }) => {
+                send(&mut batch)?;
+                let bytes = checkpoint.encode();
+                retry(|| remote.send_checkpoint(id, bytes.clone()))?;
+            }
+            Some(RunEvent::Artifact { name, path, .. }) => {
+                send(&mut batch)?;
+                let bytes = std::fs::read(&path).with_context(|| format!("reading the artifact {}", path.display()))?;
+                retry(|| remote.send_artifact(id, &name, bytes.clone()))?;
+            }
+            Some(RunEvent::Finished { status: end, summary, error, .. }) => {
+                status = end;
+                let summary = summary.into_iter().map(|(k, v)| (k, v.to_bits())).collect();
+                batch.push(WorkerEvent::Finished { status: end, summary, error });
+                send(&mut batch)?;
+                break;
+            }
+        }
+        if !batch.is_empty() && oldest.is_none() {
+            oldest = Some(Instant::now());
+        }
+        if batch.len() >= BATCH_EVENTS || oldest.is_some_and(|t| t.elapsed() >= BATCH_AGE) {
+            send(&mut batch)?;
+            oldest = None;
+        }
+    }
+    let _ = trainer.join();
+    let _ = std::fs::remove_dir_all(&scratch);
+    // Slurm's own record of the task says how the run ended.
+    Ok(match status {
+        RunStatus::Done => ExitCode::SUCCESS,
+        RunStatus::Cancelled => ExitCode::from(130),
+        _ => ExitCode::from(1),
+    })
+}
+
+/// Try a request again with growing pauses (about a minute in all) while the holder cannot
+/// be reached: a network hiccup costs a pause rather than the run. A refusal (the holder
+/// does not expect the run: cancelled, already ended, or a holder restarted since, which
+/// does not adopt running tasks) is final.
+fn retry(mut send: impl FnMut() -> Result<(), benchtop_store::StoreError>) -> Result<()> {
+    let mut pause = Duration::from_millis(250);
+    for attempt in 1..=TRIES {
+        match send() {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt == TRIES || !e.to_string().contains("cannot reach") => return Err(e.into()),
+            Err(_) => {
+                std::thread::sleep(pause);
+                pause *= 2;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn gethostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "unknown".into())
+}
+
+/// Set `flag` on SIGTERM or SIGINT.
+fn watch_signals(flag: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        runtime.block_on(async move {
+            let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else { return };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            flag.store(true, Ordering::Relaxed);
+        });
+    });
+}
