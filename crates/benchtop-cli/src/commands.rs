@@ -127,10 +127,10 @@ pub fn run(
             execute_on_slurm(&store, registry, jobs, &name, options, ids, listen)
         }
         Access::Here(store) => {
-            let runner = Runner::new(store.clone(), registry, jobs);
+            let runner = Runner::new(store.clone(), registry.clone(), jobs);
             let records = runner.enqueue(&plans)?;
             let ids: Vec<_> = records.iter().map(|r| r.id).collect();
-            execute(&store, &runner, ids)
+            execute(&store, &runner, &registry, ids)
         }
         Access::Holder(remote) => {
             let sources = files
@@ -261,7 +261,8 @@ pub fn resume(at: &At, runs: &[String], experiment: Option<&str>, jobs: Option<u
     match &access {
         Access::Here(store) => {
             let jobs = jobs.unwrap_or_else(Runner::default_jobs);
-            let runner = Runner::new(store.clone(), benchtop_studies::registry(), jobs);
+            let registry = benchtop_studies::registry();
+            let runner = Runner::new(store.clone(), registry.clone(), jobs);
             let ids = runner.requeue(&wanted)?;
             // Only checkpoints the runner will go on from: readable, and of this version.
             let from_checkpoint =
@@ -270,7 +271,7 @@ pub fn resume(at: &At, runs: &[String], experiment: Option<&str>, jobs: Option<u
             if ids.is_empty() {
                 return Ok(ExitCode::SUCCESS);
             }
-            execute(store, &runner, ids)
+            execute(store, &runner, &registry, ids)
         }
         Access::Holder(remote) => {
             holders_jobs(remote, jobs);
@@ -286,7 +287,9 @@ pub fn resume(at: &At, runs: &[String], experiment: Option<&str>, jobs: Option<u
 
 /// Run queued runs with a progress bar (a line per run without a terminal), Ctrl-C cancelling,
 /// then print their summary per sweep point.
-fn execute(store: &Arc<Store>, runner: &Runner, ids: Vec<RunId>) -> Result<ExitCode> {
+/// While it runs, the launch serves the store on its socket, so `benchtop runs`, `show` and
+/// the rest work from another terminal (and a launch from there trains beside this one).
+fn execute(store: &Arc<Store>, runner: &Runner, registry: &benchtop_core::Registry, ids: Vec<RunId>) -> Result<ExitCode> {
     let bar = progress_bar(ids.len() as u64);
     // Without a terminal (CI, logs, a parent process) the bar is hidden: print a line per run.
     let plain = !std::io::stderr().is_terminal();
@@ -309,6 +312,11 @@ fn execute(store: &Arc<Store>, runner: &Runner, ids: Vec<RunId>) -> Result<ExitC
     let cancel = Cancel::new();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let outcome = runtime.block_on(async {
+        let pool = Arc::new(benchtop_serve::Pool::new(store.clone(), registry.clone(), runner.jobs()));
+        let name = format!("`benchtop run` (pid {})", std::process::id());
+        let holder = benchtop_serve::Holder::new(store.clone(), registry.clone(), pool.clone(), &name);
+        // Without a socket (a path too long for one) the launch goes on; others find it locked.
+        let serving = benchtop_serve::serve_unix(Arc::new(holder)).ok();
         let on_ctrl_c = {
             let (cancel, bar) = (cancel.clone(), bar.clone());
             async move {
@@ -321,6 +329,12 @@ fn execute(store: &Arc<Store>, runner: &Runner, ids: Vec<RunId>) -> Result<ExitC
         let watcher = tokio::spawn(on_ctrl_c);
         let outcome = runner.execute(ids.clone(), cancel.clone(), observer).await;
         watcher.abort();
+        // Launches sent here from another terminal end before this process does.
+        drop(serving);
+        if pool.active() > 0 {
+            bar.println("waiting for the launches other processes sent to this one");
+            pool.wait().await;
+        }
         outcome
     });
     bar.finish_and_clear();

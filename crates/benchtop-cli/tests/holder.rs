@@ -229,3 +229,35 @@ fn a_holder_on_tcp_answers_only_with_its_token() {
     assert!(!elsewhere.exists(), "a client over TCP makes no store of its own");
     holder.stop(&store);
 }
+
+#[test]
+fn a_running_launch_serves_its_store_to_another_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let exp = write_experiment(dir.path(), "long", 4, 10000);
+    let mut child =
+        benchtop(&store).args(["run", exp.to_str().unwrap(), "--jobs", "1"]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains(" done (1/8)") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(120)).expect("a run finishes");
+    // From another terminal, while the launch trains: read it, and launch beside it.
+    let out = run(&store, &["runs", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let runs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.len(), 8);
+    assert!(runs.iter().any(|r| r["status"] == "done") && runs.iter().any(|r| r["status"] != "done"), "read mid-launch");
+    let beside = write_experiment(dir.path(), "beside", 1, 50);
+    let out = run(&store, &["run", beside.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(child.wait().unwrap().success());
+    let out = run(&store, &["runs", "--json"]);
+    let runs: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(runs.iter().filter(|r| r["status"] == "done").count(), 10);
+}

@@ -151,6 +151,11 @@ impl Runner {
         Ok(again)
     }
 
+    /// Runs at a time.
+    pub fn jobs(&self) -> usize {
+        self.jobs
+    }
+
     /// The default pool size: the machine's cores.
     pub fn default_jobs() -> usize {
         std::thread::available_parallelism().map_or(1, |n| n.get())

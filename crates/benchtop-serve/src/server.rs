@@ -66,6 +66,18 @@ impl Pool {
         Pool { store, runner, jobs: jobs.max(1), turns: Arc::default(), active: Arc::default() }
     }
 
+    /// Launches started and not yet ended.
+    pub fn active(&self) -> usize {
+        self.active.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Wait until every launch has ended.
+    pub async fn wait(&self) {
+        while self.active() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Cancel every run queued or training, and wait (a minute at most) until every launch
     /// has stored how its runs ended.
     pub async fn stop(&self) {
