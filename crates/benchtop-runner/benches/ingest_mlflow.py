@@ -46,10 +46,14 @@ def main() -> None:
     for first in range(0, series, 1000):
         metrics = [Metric("loss", float(s), now, s) for s in range(first, min(first + 1000, series))]
         client.log_batch(read_run, metrics=metrics)
-    start = time.perf_counter()
-    history = client.get_metric_history(read_run, "loss")
-    read_ms = (time.perf_counter() - start) * 1e3
-    assert len(history) == series
+    # The median of five reads, as on Benchtop's side.
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        history = client.get_metric_history(read_run, "loss")
+        times.append((time.perf_counter() - start) * 1e3)
+        assert len(history) == series
+    read_ms = sorted(times)[2]
 
     # A store of `runs` runs, each with two params and a metric; one filtered search.
     for i in range(runs):

@@ -113,10 +113,18 @@ fn benchtop() -> serde_json::Map<String, Value> {
         batch.metric(read.id, "loss", step, step as f64);
     }
     store.write(batch).unwrap();
-    let start = Instant::now();
-    let points = store.series(read.id, "loss").unwrap();
-    out.insert("series_read_ms".into(), (start.elapsed().as_secs_f64() * 1e3).into());
-    assert_eq!(points.len() as u64, SERIES);
+    store.flush().unwrap();
+    // The median of five reads: the first pays for pages the flood above left unmerged.
+    let mut times: Vec<f64> = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            let points = store.series(read.id, "loss").unwrap();
+            assert_eq!(points.len() as u64, SERIES);
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    out.insert("series_read_ms".into(), times[2].into());
 
     // A store of `runs` runs and one filtered search, as `benchtop runs --where` makes it.
     let n = runs();
