@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { describeAllowed, parseSeeds, parseSweep, parseValue, runCount } from './form';
 import { formatDuration, formatMetric, percent } from './format';
 import { pageFor, visibleRows } from './virtual';
-import type { ParamInfo } from './api';
+import type { ChartSpec, ParamInfo } from './api';
+import { chartLabel } from './selection';
 
 const nEnvs: ParamInfo = { name: 'n_envs', kind: 'integer', default: 2, doc: '', allowed: [], minimum: 2, maximum: 50 };
 const lr: ParamInfo = { name: 'lr', kind: 'number', default: 0.01, doc: '', allowed: [], minimum: 0, maximum: null };
@@ -87,5 +88,18 @@ describe('virtualised rows', () => {
   it('asks the store for whole pages that cover the view', () => {
     expect(pageFor(995, 1025, 200)).toEqual({ offset: 800, limit: 400 });
     expect(pageFor(0, 30, 200)).toEqual({ offset: 0, limit: 200 });
+  });
+});
+
+describe('chartLabel', () => {
+  const spec = (kind: ChartSpec['kind'], extra: Partial<ChartSpec> = {}): ChartSpec =>
+    ({ kind, y: 'test_error', x: null, group: null, filters: {}, title: null, better: null, paired: null, ...extra }) as ChartSpec;
+  it('names each kind as the reports and the CLI do', () => {
+    expect(chartLabel(spec('curves'))).toBe('test_error during training');
+    expect(chartLabel(spec('bars'))).toBe('test_error by method');
+    expect(chartLabel(spec('metric_vs_param', { x: 'n_envs' }))).toBe('test_error vs n_envs');
+    expect(chartLabel(spec('parallel'))).toBe('test_error by parameters');
+    expect(chartLabel(spec('importance'))).toBe("What test_error depends on: each parameter's importance");
+    expect(chartLabel(spec('bars', { filters: { n_envs: 6 } }))).toBe('test_error by method (n_envs = 6)');
   });
 });

@@ -27,9 +27,24 @@ export function defaultCharts(studies: Study[], names: string[]): ChartSpec[] {
   return studies.filter((s) => names.includes(s.name)).flatMap((s) => s.charts);
 }
 
+/** A chart's title, in the words of the Rust side's `ChartSpec::display_title` (reports and
+ * the CLI use those), with its filters after it. */
 export function chartLabel(c: ChartSpec): string {
   if (c.title) return c.title;
-  const what = c.kind === 'curves' ? `${c.y} during training` : c.x ? `${c.y} vs ${c.x}` : `${c.y} by ${c.group ?? 'method'}`;
+  const what =
+    c.kind === 'curves'
+      ? `${c.y} during training`
+      : c.kind === 'bars'
+        ? `${c.y} by ${c.group ?? 'method'}`
+        : c.kind === 'parallel'
+          ? `${c.y} by parameters`
+          : c.kind === 'importance'
+            ? `What ${c.y} depends on: each parameter's importance`
+            : c.x && c.paired
+              ? `${c.y} difference vs ${c.x}`
+              : c.x
+                ? `${c.y} vs ${c.x}`
+                : c.y;
   const filters = Object.entries(c.filters ?? {}).map(([k, v]) => `${k} = ${v}`);
   return filters.length ? `${what} (${filters.join(', ')})` : what;
 }
