@@ -173,13 +173,7 @@ fn execute_on_slurm(
         let bar = bar.clone();
         move |event: &RunEvent| {
             if let RunEvent::Finished { run, status, error, .. } = event {
-                bar.inc(1);
-                let detail = error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
-                if plain {
-                    let _ = writeln!(std::io::stderr(), "run {run} {status} ({}/{total}){detail}", bar.position());
-                } else if error.is_some() {
-                    bar.println(format!("run {run} {status}{detail}"));
-                }
+                finished_line(&bar, plain, total, *run, *status, error.as_deref());
             }
         }
     };
@@ -298,14 +292,7 @@ fn execute(store: &Arc<Store>, runner: &Runner, registry: &benchtop_core::Regist
         let bar = bar.clone();
         move |event: &RunEvent| {
             if let RunEvent::Finished { run, status, error, .. } = event {
-                bar.inc(1);
-                let detail = error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
-                if plain {
-                    // Not eprintln!: a closed stderr must not panic the store writer thread.
-                    let _ = writeln!(std::io::stderr(), "run {run} {status} ({}/{total}){detail}", bar.position());
-                } else if error.is_some() {
-                    bar.println(format!("run {run} {status}{detail}"));
-                }
+                finished_line(&bar, plain, total, *run, *status, error.as_deref());
             }
         }
     };
@@ -369,15 +356,7 @@ fn execute_remote(remote: &Remote, request: &LaunchRequest, planned: usize, mut 
                     total = runs.len();
                     bar.set_length(total as u64);
                 }
-                LaunchLine::Finished { run, status, error } => {
-                    bar.inc(1);
-                    let detail = error.as_ref().map(|e| format!(": {e}")).unwrap_or_default();
-                    if plain {
-                        let _ = writeln!(std::io::stderr(), "run {run} {status} ({}/{total}){detail}", bar.position());
-                    } else if error.is_some() {
-                        bar.println(format!("run {run} {status}{detail}"));
-                    }
-                }
+                LaunchLine::Finished { run, status, error } => finished_line(&bar, plain, total, *run, *status, error.as_deref()),
                 LaunchLine::Outcome(_) => {}
             }
         },
@@ -418,6 +397,19 @@ fn report_outcome(finished: &[RunRecord], outcome: &Outcome, store: &Path) -> Ex
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// A run of a launch ended: advance the bar, and say so (every run without a terminal, only
+/// failures with one).
+fn finished_line(bar: &ProgressBar, plain: bool, total: usize, run: RunId, status: RunStatus, error: Option<&str>) {
+    bar.inc(1);
+    let detail = error.map(|e| format!(": {e}")).unwrap_or_default();
+    if plain {
+        // Not eprintln!: a closed stderr must not panic the store writer thread.
+        let _ = writeln!(std::io::stderr(), "run {run} {status} ({}/{total}){detail}", bar.position());
+    } else if error.is_some() {
+        bar.println(format!("run {run} {status}{detail}"));
     }
 }
 

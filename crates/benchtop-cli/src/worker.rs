@@ -34,7 +34,7 @@ pub fn worker(holder: Option<&str>, run: &str, cache: &Path) -> Result<ExitCode>
         Ok(())
     })?;
     let remote = connected.context("connecting to the holder")?;
-    let host = gethostname();
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
     let mut claim = None;
     retry(|| {
         claim = Some(remote.claim(&Claim { run: id, host: host.clone() })?);
@@ -142,10 +142,6 @@ fn retry(mut send: impl FnMut() -> Result<(), benchtop_store::StoreError>) -> Re
         }
     }
     Ok(())
-}
-
-fn gethostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "unknown".into())
 }
 
 /// Set `flag` on SIGTERM or SIGINT.

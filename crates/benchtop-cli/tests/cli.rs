@@ -2,35 +2,14 @@
 
 #![allow(clippy::unwrap_used)] // helpers of a test file: a panic is the failure message
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
-fn benchtop(store: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_benchtop"));
-    cmd.arg("--store").arg(store).env_remove("BENCHTOP_STORE");
-    cmd
-}
-
-fn text(out: &[u8]) -> String {
-    String::from_utf8_lossy(out).into_owned()
-}
-
-fn repo_file(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
-}
-
-/// A small ISR experiment: `runs` runs of `steps` steps each.
-fn write_experiment(dir: &Path, name: &str, seeds: u32, steps: u32) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    let body = format!(
-        "name = \"{name}\"\nstudy = \"isr\"\nseeds = {seeds}\n[params]\nsamples_per_env = 200\nsteps = {steps}\neval_every = 25\n[sweep]\nmethod = [\"erm\", \"isr_mean\"]\n"
-    );
-    std::fs::write(&path, body).unwrap();
-    path
-}
+mod common;
+use common::*;
 
 /// A temporary folder with a store in which `write_experiment(name, seeds, steps)` has run;
 /// returns the folder (kept alive by the caller), the store and the experiment file.
@@ -47,10 +26,6 @@ fn runs_json(store: &Path) -> Vec<Value> {
     let out = benchtop(store).args(["runs", "--json"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().unwrap().clone()
-}
-
-fn run(store: &Path, args: &[&str]) -> Output {
-    benchtop(store).args(args).output().unwrap()
 }
 
 #[test]
@@ -209,24 +184,7 @@ fn a_record_that_does_not_decode_is_skipped_named_and_deletable() {
 
 /// Start `benchtop run` and wait until it reports `done` runs finished.
 fn start_and_wait(store: &Path, exp: &Path, done: usize) -> std::process::Child {
-    let mut child =
-        benchtop(store).args(["run", exp.to_str().unwrap(), "--jobs", "1"]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Keep reading after the wait is over, so the child never writes into a closed pipe.
-    std::thread::spawn(move || {
-        let mut seen = 0;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains(" done (") {
-                seen += 1;
-                if seen == done {
-                    let _ = tx.send(());
-                }
-            }
-        }
-    });
-    rx.recv_timeout(std::time::Duration::from_secs(120)).expect("the child should report finished runs");
-    child
+    spawn_until(benchtop(store).args(["run", exp.to_str().unwrap(), "--jobs", "1"]), " done (", done, Duration::from_secs(120))
 }
 
 #[test]

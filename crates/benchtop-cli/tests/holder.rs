@@ -4,36 +4,15 @@
 #![allow(clippy::unwrap_used)] // helpers of a test file: a panic is the failure message
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use serde_json::Value;
 
-fn benchtop(store: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_benchtop"));
-    cmd.arg("--store").arg(store).env_remove("BENCHTOP_STORE").env_remove("BENCHTOP_HOLDER").env_remove("BENCHTOP_TOKEN");
-    cmd
-}
-
-fn run(store: &Path, args: &[&str]) -> Output {
-    benchtop(store).args(args).output().unwrap()
-}
-
-fn text(out: &[u8]) -> String {
-    String::from_utf8_lossy(out).into_owned()
-}
-
-/// A small ISR experiment: `seeds` x 2 methods, `steps` steps each.
-fn write_experiment(dir: &Path, name: &str, seeds: u32, steps: u32) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    let body = format!(
-        "name = \"{name}\"\nstudy = \"isr\"\nseeds = {seeds}\n[params]\nsamples_per_env = 200\nsteps = {steps}\neval_every = 25\n[sweep]\nmethod = [\"erm\", \"isr_mean\"]\n"
-    );
-    std::fs::write(&path, body).unwrap();
-    path
-}
+mod common;
+use common::*;
 
 /// `benchtop serve` on a store, started and answering; its later stderr lines.
 struct Serve {
@@ -170,17 +149,8 @@ fn ctrl_c_on_a_run_through_the_holder_cancels_it_there_and_resume_goes_through_i
     let store = dir.path().join("store");
     let exp = write_experiment(dir.path(), "cancel", 4, 3000);
     let holder = serve(&store, &["--jobs", "1"]);
-    let mut child = benchtop(&store).args(["run", exp.to_str().unwrap()]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains(" done (1/8)") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(120)).expect("a run finishes through the holder");
+    // A run finishes through the holder.
+    let mut child = spawn_until(benchtop(&store).args(["run", exp.to_str().unwrap()]), " done (1/8)", 1, Duration::from_secs(120));
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
     assert_eq!(child.wait().unwrap().code(), Some(130));
 
@@ -236,17 +206,7 @@ fn a_running_launch_serves_its_store_to_another_terminal() {
     let store = dir.path().join("store");
     let exp = write_experiment(dir.path(), "long", 4, 10000);
     let mut child =
-        benchtop(&store).args(["run", exp.to_str().unwrap(), "--jobs", "1"]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains(" done (1/8)") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(120)).expect("a run finishes");
+        spawn_until(benchtop(&store).args(["run", exp.to_str().unwrap(), "--jobs", "1"]), " done (1/8)", 1, Duration::from_secs(120));
     // From another terminal, while the launch trains: read it, and launch beside it.
     let out = run(&store, &["runs", "--json"]);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -7,16 +7,14 @@
 #![allow(clippy::unwrap_used)] // helpers of a test file: a panic is the failure message
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-fn repo_file(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
-}
+mod common;
+use common::{repo_file, spawn_until, text};
 
 /// A running cluster; stopped when dropped.
 struct Cluster {
@@ -71,10 +69,6 @@ impl Cluster {
     }
 }
 
-fn text(out: &[u8]) -> String {
-    String::from_utf8_lossy(out).into_owned()
-}
-
 /// An ISR experiment on Slurm: `seeds` x 2 methods, `steps` steps each.
 fn experiment(dir: &Path, name: &str, seeds: u32, steps: u32, throttle: u32) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
@@ -87,19 +81,7 @@ fn experiment(dir: &Path, name: &str, seeds: u32, steps: u32, throttle: u32) -> 
 
 /// Start `benchtop run` and wait until its stderr has a line containing `wanted`.
 fn start_until(cluster: &Cluster, store: &Path, exp: &Path, wanted: &'static str) -> std::process::Child {
-    let mut child =
-        cluster.benchtop(store).args(["run", exp.to_str().unwrap()]).stderr(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains(wanted) {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(180)).unwrap_or_else(|_| panic!("`benchtop run` never said `{wanted}`"));
-    child
+    spawn_until(cluster.benchtop(store).args(["run", exp.to_str().unwrap()]), wanted, 1, Duration::from_secs(180))
 }
 
 #[test]

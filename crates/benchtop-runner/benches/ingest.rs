@@ -8,51 +8,20 @@
 
 #![allow(clippy::unwrap_used)] // a test or benchmark: a panic is the failure message
 
+#[path = "flood.rs"]
+mod flood;
+use flood::Flood;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use benchtop_core::experiment::RunPlan;
-use benchtop_core::{Backend, Params, RunContext, RunId, Study, StudyError, Summary};
+use benchtop_core::{Backend, RunId};
 use benchtop_runner::{Cancel, Runner};
 use benchtop_store::{Store, WriteBatch};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
 const POINTS: u64 = 200_000;
 const BATCH: u64 = 4096;
-
-#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
-struct FloodParams {
-    points: u64,
-}
-impl Params for FloodParams {}
-
-/// Logs `points` values as fast as it can, timing each call.
-struct Flood;
-
-impl Study for Flood {
-    type Params = FloodParams;
-    fn name(&self) -> &'static str {
-        "flood"
-    }
-    fn title(&self) -> &'static str {
-        "flood"
-    }
-    fn description(&self) -> &'static str {
-        "benchmark"
-    }
-    fn run(&self, ctx: &RunContext, p: &FloodParams) -> Result<Summary, StudyError> {
-        let mut lat = Vec::with_capacity(p.points as usize);
-        for step in 0..p.points {
-            let t = Instant::now();
-            ctx.log_metric("loss", step, step as f64);
-            lat.push(t.elapsed().as_nanos() as f64);
-        }
-        lat.sort_by(f64::total_cmp);
-        let at = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
-        Ok(Summary::from([("p50_ns".to_owned(), at(0.5)), ("p99_ns".to_owned(), at(0.99))]))
-    }
-}
 
 fn main() {
     let dir = tempfile::tempdir().expect("temp dir");

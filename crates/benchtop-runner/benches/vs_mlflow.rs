@@ -7,15 +7,17 @@
 
 #![allow(clippy::unwrap_used)] // a benchmark: a panic is the failure message
 
+#[path = "flood.rs"]
+mod flood;
+use flood::Flood;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use benchtop_core::experiment::RunPlan;
-use benchtop_core::{Backend, Params, Provenance, Query, RunContext, RunStatus, Study, StudyError, Summary};
+use benchtop_core::{Backend, Provenance, Query, RunStatus};
 use benchtop_runner::{Cancel, Runner};
 use benchtop_store::{RunFilter, Store, WriteBatch};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 const POINTS: u64 = 200_000;
@@ -25,39 +27,6 @@ const CALLS: u64 = 1000;
 
 fn runs() -> usize {
     std::env::var("BENCHTOP_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)
-}
-
-#[derive(Debug, Default, Serialize, Deserialize, JsonSchema)]
-struct FloodParams {
-    points: u64,
-}
-impl Params for FloodParams {}
-
-/// Logs `points` values, timing each `log_metric` call.
-struct Flood;
-
-impl Study for Flood {
-    type Params = FloodParams;
-    fn name(&self) -> &'static str {
-        "flood"
-    }
-    fn title(&self) -> &'static str {
-        "flood"
-    }
-    fn description(&self) -> &'static str {
-        "benchmark"
-    }
-    fn run(&self, ctx: &RunContext, p: &FloodParams) -> Result<Summary, StudyError> {
-        let mut lat = Vec::with_capacity(p.points as usize);
-        for step in 0..p.points {
-            let t = Instant::now();
-            ctx.log_metric("loss", step, step as f64);
-            lat.push(t.elapsed().as_nanos() as f64 / 1000.0);
-        }
-        lat.sort_by(f64::total_cmp);
-        let at = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
-        Ok(Summary::from([("p50_us".to_owned(), at(0.5)), ("p99_us".to_owned(), at(0.99))]))
-    }
 }
 
 fn plan(i: usize, study: &str, params: serde_json::Map<String, Value>) -> RunPlan {
@@ -102,8 +71,8 @@ fn benchtop() -> serde_json::Map<String, Value> {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(runner.execute(ids.clone(), Cancel::new(), |_| {}));
     let flood = store.run(ids[0]).unwrap();
-    out.insert("log_metric_p50_us".into(), flood.summary["p50_us"].into());
-    out.insert("log_metric_p99_us".into(), flood.summary["p99_us"].into());
+    out.insert("log_metric_p50_us".into(), (flood.summary["p50_ns"] / 1000.0).into());
+    out.insert("log_metric_p99_us".into(), (flood.summary["p99_ns"] / 1000.0).into());
 
     // One series read back whole.
     let read = plan(2, "none", Default::default()).to_record(Provenance::default());

@@ -203,8 +203,7 @@ pub async fn bind_tcp(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListen
 pub fn advertised(listener: &tokio::net::TcpListener) -> std::io::Result<String> {
     let local = listener.local_addr()?;
     if local.ip().is_unspecified() {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "localhost".into());
-        Ok(format!("{host}:{}", local.port()))
+        Ok(format!("{}:{}", gethostname::gethostname().to_string_lossy(), local.port()))
     } else {
         Ok(local.to_string())
     }
