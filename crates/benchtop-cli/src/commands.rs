@@ -180,10 +180,11 @@ fn execute_on_slurm(
     let outcome = runtime.block_on(async {
         let token = benchtop_serve::new_token()?;
         let listener = benchtop_serve::bind_tcp(listen.unwrap_or_else(|| ([0, 0, 0, 0], 0).into())).await?;
-        let address = benchtop_serve::advertised(&listener)?;
+        let reach = benchtop_serve::reach(&listener, token.clone())?;
+        let address = reach.address.clone();
         let pool = Arc::new(Pool::new(store.clone(), registry.clone(), jobs));
-        let holder = Arc::new(Holder::new(store.clone(), registry, pool, "benchtop run").with_slurm(address.clone(), token.clone())?);
-        let serving = benchtop_serve::serve_tcp(holder.clone(), listener, token)?;
+        let holder = Arc::new(Holder::new(store.clone(), registry, pool, "benchtop run").with_slurm(reach)?);
+        let serving = benchtop_serve::serve_tcp(holder.clone(), listener, vec![token])?;
         let slurm = holder.slurm.clone().context("the Slurm launcher")?;
         // Before the bar starts drawing: a plain line, with or without a terminal.
         eprintln!("submitting {} runs as one Slurm job array; its workers report to {address}", ids.len());
@@ -256,6 +257,16 @@ pub fn resume(at: &At, runs: &[String], experiment: Option<&str>, jobs: Option<u
         Access::Here(store) => {
             let jobs = jobs.unwrap_or_else(Runner::default_jobs);
             let registry = benchtop_studies::registry();
+            // A run whose Slurm task still trains for a holder that went away is taken back by
+            // `benchtop serve`, not trained a second time.
+            let (orphans, _) = benchtop_serve::slurm::orphans(store);
+            let mut live = orphans.iter().flat_map(|o| o.live.iter().map(move |(i, run, state)| (o.launch.job, *i, *run, state)));
+            if let Some((job, index, run, state)) = live.find(|(_, _, run, _)| wanted.contains(run)) {
+                bail!(
+                    "run {run}'s Slurm task {job}_{index} is still {}: `benchtop serve` takes it back where its worker reports (or `scancel {job}_{index}` first)",
+                    state.to_lowercase()
+                );
+            }
             let runner = Runner::new(store.clone(), registry.clone(), jobs);
             let ids = runner.requeue(&wanted)?;
             // Only checkpoints the runner will go on from: readable, and of this version.
@@ -700,7 +711,9 @@ pub fn compare(
 }
 
 /// `benchtop serve`: hold the store and answer its API (its Unix socket; TCP with `--listen`)
-/// until Ctrl-C or SIGTERM, training what clients launch in one pool.
+/// until Ctrl-C or SIGTERM, training what clients launch in one pool. Launches on Slurm whose
+/// holder went away while their tasks still wait or run are taken back: it listens again
+/// where their workers report, and follows them to their end.
 pub fn serve(at: &At, listen: Option<std::net::SocketAddr>, jobs: Option<usize>) -> Result<ExitCode> {
     use benchtop_serve::{Holder, Pool};
     if at.holder.is_some() {
@@ -712,32 +725,69 @@ pub fn serve(at: &At, listen: Option<std::net::SocketAddr>, jobs: Option<usize>)
         bail!("the store at {} is already held and served by {} (pid {})", dir.display(), hello.holder, hello.pid);
     }
     let store = Arc::new(Store::open(&dir)?);
+    let (orphans, notes) = benchtop_serve::slurm::orphans(&store);
+    for note in notes {
+        eprintln!("note: {note}");
+    }
     let registry = benchtop_studies::registry();
     let jobs = jobs.unwrap_or_else(Runner::default_jobs);
     let pool = Arc::new(Pool::new(store.clone(), registry.clone(), jobs));
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let holder = Holder::new(store.clone(), registry, pool.clone(), "benchtop serve");
-        // With TCP, the holder can launch on Slurm: its workers report to it there.
-        let (holder, tcp) = match listen {
-            Some(addr) => {
-                let listener = benchtop_serve::bind_tcp(addr).await?;
-                let token = serve_token(&dir)?;
-                let holder = holder.with_slurm(benchtop_serve::advertised(&listener)?, token.0.clone())?;
-                (Arc::new(holder), Some((listener, token)))
+        let mut holder = Holder::new(store.clone(), registry, pool.clone(), "benchtop serve");
+        // TCP listeners and the tokens each takes: --listen's, and where taken-back workers report.
+        let mut listeners: Vec<(tokio::net::TcpListener, Vec<String>, String)> = Vec::new();
+        let mut own = None;
+        if let Some(addr) = listen {
+            let listener = benchtop_serve::bind_tcp(addr).await?;
+            let (token, whence) = serve_token(&dir)?;
+            own = Some(benchtop_serve::reach(&listener, token.clone())?);
+            listeners.push((listener, vec![token], format!("for clients with the token ({whence}); Slurm launches report here")));
+        }
+        let mut adopted = Vec::new();
+        for orphan in orphans {
+            let reach = &orphan.launch.reach;
+            if let Some((_, tokens, _)) = listeners.iter_mut().find(|(l, _, _)| l.local_addr().ok() == Some(reach.bind)) {
+                tokens.push(reach.token.clone());
+            } else {
+                match benchtop_serve::bind_tcp(reach.bind).await {
+                    Ok(listener) => listeners.push((listener, vec![reach.token.clone()], "where the runs taken back report".into())),
+                    Err(e) => {
+                        eprintln!(
+                            "note: Slurm job {}'s workers report to {}, where this holder cannot listen ({e}); its runs stay interrupted",
+                            orphan.launch.job, reach.address
+                        );
+                        continue;
+                    }
+                }
             }
-            None => (Arc::new(holder), None),
-        };
+            own.get_or_insert_with(|| reach.clone());
+            adopted.push(orphan);
+        }
+        if let Some(reach) = own {
+            holder = holder.with_slurm(reach)?;
+        }
+        let holder = Arc::new(holder);
+        if let Some(slurm) = &holder.slurm {
+            for orphan in adopted {
+                eprintln!(
+                    "taking back {} runs of Slurm job {} (their holder went away); their workers report to {}",
+                    orphan.live.len(),
+                    orphan.launch.job,
+                    orphan.launch.reach.address
+                );
+                // Followed to their end in the background; the runs' status says how they ended.
+                drop(slurm.adopt(orphan, "benchtop serve", Box::new(|_| {})));
+            }
+        }
         let unix = benchtop_serve::serve_unix(holder.clone())?;
         eprintln!("serving the store at {} on {} ({jobs} runs at a time); Ctrl-C stops", dir.display(), unix.at);
-        let tcp = match tcp {
-            Some((listener, token)) => {
-                let tcp = benchtop_serve::serve_tcp(holder.clone(), listener, token.0)?;
-                eprintln!("and on TCP {}, for clients with the token ({}); Slurm launches report here", tcp.at, token.1);
-                Some(tcp)
-            }
-            None => None,
-        };
+        let mut tcp = Vec::new();
+        for (listener, tokens, what) in listeners {
+            let serving = benchtop_serve::serve_tcp(holder.clone(), listener, tokens)?;
+            eprintln!("and on TCP {}, {what}", serving.at);
+            tcp.push(serving);
+        }
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("listening for SIGTERM")?;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}

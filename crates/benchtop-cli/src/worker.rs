@@ -19,8 +19,11 @@ use benchtop_serve::workers::{Claim, WorkerBatch, WorkerEvent};
 /// Points gathered before a batch goes, at most; and how long one may wait.
 const BATCH_EVENTS: usize = 4096;
 const BATCH_AGE: Duration = Duration::from_millis(200);
-/// How often a send is tried before the worker gives up on the holder (about a minute).
-const TRIES: u32 = 7;
+/// How long a worker waits for its holder to answer again before it gives up on it: long
+/// enough for a person to start `benchtop serve` after the holder's machine went away.
+const PATIENCE: Duration = Duration::from_secs(600);
+/// The longest pause between two tries.
+const MOST_PAUSE: Duration = Duration::from_secs(5);
 
 pub fn worker(holder: Option<&str>, run: &str, cache: &Path) -> Result<ExitCode> {
     let Some(addr) = holder else { bail!("a worker reports to its store's holder: give --holder HOST:PORT") };
@@ -125,23 +128,30 @@ pub fn worker(holder: Option<&str>, run: &str, cache: &Path) -> Result<ExitCode>
     })
 }
 
-/// Try a request again with growing pauses (about a minute in all) while the holder cannot
-/// be reached: a network hiccup costs a pause rather than the run. A refusal (the holder
-/// does not expect the run: cancelled, already ended, or a holder restarted since, which
-/// does not adopt running tasks) is final.
+/// Try a request again with growing pauses while the holder cannot be reached or stopped
+/// answering (for up to ten minutes): a network hiccup costs a pause rather than the run,
+/// and a holder killed mid-launch is taken over by `benchtop serve`, which listens at the
+/// same address. The holder answers a batch only once it is durable, so a batch sent again
+/// is one that may not have been stored: its points land on the same steps, and at most its
+/// log lines show twice. A refusal (the holder does not expect the run: cancelled, already
+/// ended, or a holder that did not take the launch back) is final.
 fn retry(mut send: impl FnMut() -> Result<(), benchtop_store::StoreError>) -> Result<()> {
+    let since = Instant::now();
     let mut pause = Duration::from_millis(250);
-    for attempt in 1..=TRIES {
+    loop {
         match send() {
             Ok(()) => return Ok(()),
-            Err(e) if attempt == TRIES || !e.to_string().contains("cannot reach") => return Err(e.into()),
-            Err(_) => {
+            Err(e) => {
+                let text = e.to_string();
+                let lost = text.contains("cannot reach") || text.contains("stopped answering");
+                if !lost || since.elapsed() >= PATIENCE {
+                    return Err(e.into());
+                }
                 std::thread::sleep(pause);
-                pause *= 2;
+                pause = (pause * 2).min(MOST_PAUSE);
             }
         }
     }
-    Ok(())
 }
 
 /// Set `flag` on SIGTERM or SIGINT.

@@ -1,6 +1,7 @@
 //! Launches on a real single-node Slurm cluster (`scripts/slurm-cluster.sh`: Debian's munge,
 //! slurmctld and slurmd, started for this test and stopped after). One test, one cluster:
-//! the same results as a local launch, Ctrl-C (scancel), and a worker killed with SIGKILL.
+//! the same results as a local launch, Ctrl-C (scancel), a worker killed with SIGKILL, and
+//! the holder killed mid-launch and taken over by `benchtop serve`.
 //! Where the cluster cannot start, the test says why in one line and returns; `scripts/test.sh`
 //! prints that line before the suite, so a machine without Slurm never passes silently.
 
@@ -85,7 +86,7 @@ fn start_until(cluster: &Cluster, store: &Path, exp: &Path, wanted: &'static str
 }
 
 #[test]
-fn a_launch_on_slurm_matches_a_local_one_and_survives_cancel_and_kill() {
+fn a_launch_on_slurm_matches_a_local_one_and_survives_cancel_kill_and_a_lost_holder() {
     let Some(cluster) = cluster() else { return };
     let dir = tempfile::tempdir().unwrap();
 
@@ -168,4 +169,42 @@ fn a_launch_on_slurm_matches_a_local_one_and_survives_cancel_and_kill() {
     let summary = |store: &Path| cluster.runs(store)[0]["summary"].clone();
     assert_eq!(cluster.runs(&store)[0]["status"], "done");
     assert_eq!(summary(&store), summary(&straight), "resumed from the worker's checkpoint to the same numbers");
+
+    // 4. The holder killed outright mid-launch (its terminal closed, its machine restarted):
+    // the workers wait for it; `benchtop serve` finds the launch's tasks still alive, listens
+    // where they report, and every run ends with every point, as a launch left alone.
+    let exp = experiment(dir.path(), "restarted", 2, 3000, 2);
+    let (here, store) = (dir.path().join("restart-local"), dir.path().join("restart-store"));
+    let out = cluster.run(&here, &["run", exp.to_str().unwrap(), "--executor", "local"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut child = start_until(&cluster, &store, &exp, " done (1/4)");
+    assert!(Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap().success());
+    child.wait().unwrap();
+    assert!(cluster.busy(), "the launch's other tasks outlive their holder");
+    let out = cluster.run(&store, &["resume", "--experiment", "restarted"]);
+    assert!(!out.status.success() && text(&out.stderr).contains("`benchtop serve` takes it back"), "{}", text(&out.stderr));
+    let mut serve = spawn_until(cluster.benchtop(&store).arg("serve"), "taking back", 1, Duration::from_secs(60));
+    let since = std::time::Instant::now();
+    while cluster.runs(&store).iter().any(|r| !matches!(r["status"].as_str(), Some("done" | "failed" | "cancelled"))) {
+        assert!(since.elapsed() < Duration::from_secs(300), "{:?}", cluster.runs(&store));
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (a, b) = (by_point(&store), by_point(&here));
+    assert_eq!(a.len(), 4);
+    assert_eq!(a, b, "summaries and every series point agree with the local launch");
+    let taken_back = cluster
+        .runs(&store)
+        .iter()
+        .filter(|r| {
+            let shown = cluster.run(&store, &["show", r["id"].as_str().unwrap(), "--json"]);
+            text(&shown.stdout).contains("benchtop serve took the run back")
+        })
+        .count();
+    assert!(taken_back >= 2, "the runs still waiting or training were taken back, and their logs say so ({taken_back})");
+    assert!(Command::new("kill").args(["-INT", &serve.id().to_string()]).status().unwrap().success());
+    assert!(serve.wait().unwrap().success());
+    assert!(
+        !std::fs::read_dir(store.join("slurm")).unwrap().any(|d| d.unwrap().path().join("launch.json").exists()),
+        "ended launches are forgotten"
+    );
 }

@@ -329,9 +329,9 @@ pub fn train(
 
 /// The checkpoint an earlier attempt of the run left, if one can be trusted; the log says
 /// which it was, and why one was set aside (the run then starts from the beginning).
-pub fn resume_point(store: &Store, id: RunId, tx: &Sender<RunEvent>) -> Option<Checkpoint> {
+pub fn resume_point<W: From<RunEvent>>(store: &Store, id: RunId, tx: &Sender<W>) -> Option<Checkpoint> {
     let say = |level, text: String| {
-        let _ = tx.send(RunEvent::Log { run: id, level, text });
+        let _ = tx.send(RunEvent::Log { run: id, level, text }.into());
     };
     match store.checkpoint(id) {
         Ok(None) => None,
@@ -375,11 +375,27 @@ pub fn finished(run: RunId, result: Result<Summary, StudyError>) -> RunEvent {
     }
 }
 
+/// What the writer thread takes: an event, or a request to say once everything sent before
+/// it is durable in the store.
+pub enum Write {
+    Event(RunEvent),
+    /// Write and flush what came before, then answer `Ok`, or the launch's store errors.
+    /// A holder answers a worker's batch only after this: a batch it acknowledged survives
+    /// the holder being killed, and the worker sends again only what was not acknowledged.
+    Sync(std::sync::mpsc::Sender<Result<(), String>>),
+}
+
+impl From<RunEvent> for Write {
+    fn from(event: RunEvent) -> Self {
+        Write::Event(event)
+    }
+}
+
 /// The writer thread: batch events into the store, apply run starts and ends in order.
 /// A store error (a full disk, a failing drive) cancels the whole launch through `stop`.
 /// Public for runs trained elsewhere (a Slurm worker's events, received by the holder), so
 /// they are recorded by the same rules as the pool's.
-pub fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&RunEvent), stop: Cancel) -> Outcome {
+pub fn write_events<W: Into<Write>>(store: &Store, rx: Receiver<W>, observe: impl Fn(&RunEvent), stop: Cancel) -> Outcome {
     let mut outcome = Outcome::default();
     let mut batch = WriteBatch::new();
     let mut oldest: Option<Instant> = None;
@@ -400,8 +416,19 @@ pub fn write_events(store: &Store, rx: Receiver<RunEvent>, observe: impl Fn(&Run
         }
     };
     loop {
-        let event = match rx.recv_timeout(BATCH_AGE) {
-            Ok(event) => Some(event),
+        let event = match rx.recv_timeout(BATCH_AGE).map(Into::into) {
+            Ok(Write::Event(event)) => Some(event),
+            Ok(Write::Sync(answer)) => {
+                apply(&mut batch, &mut outcome);
+                oldest = None;
+                if outcome.store_errors.is_empty()
+                    && let Err(e) = store.flush()
+                {
+                    failed(&mut outcome, e);
+                }
+                let _ = answer.send(if outcome.store_errors.is_empty() { Ok(()) } else { Err(outcome.store_errors.join("; ")) });
+                None
+            }
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };

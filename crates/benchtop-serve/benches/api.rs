@@ -87,7 +87,7 @@ fn through_api(workers: usize) -> f64 {
     let serving = runtime
         .block_on(async {
             let listener = bind_tcp("127.0.0.1:0".parse().unwrap()).await.unwrap();
-            serve_tcp(holder.clone(), listener, token.clone())
+            serve_tcp(holder.clone(), listener, vec![token.clone()])
         })
         .unwrap();
     let start = Instant::now();

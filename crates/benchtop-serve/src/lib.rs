@@ -4,8 +4,7 @@
 //! talks to the holder through [`Remote`] instead of failing: it reads runs, deletes,
 //! cancels and launches through it, and gets the same answers as with the store open itself.
 //!
-//! The API is HTTP/1.1 with JSON bodies (axum on the holder's side, hyper's client on the
-//! other), versioned under `/v1`. It never takes a file-system path from a request: an
+//! The API is HTTP/1.1 with JSON bodies (hyper on both sides), versioned under `/v1`. It never takes a file-system path from a request: an
 //! experiment travels as its text, and series as exact binary (step, value) pairs.
 //!
 //! Routes (all under `/v1`):
@@ -37,7 +36,7 @@ pub mod slurm;
 pub mod workers;
 
 pub use client::Remote;
-pub use server::{Holder, Launcher, Pool, Serving, TOKEN_ENV, advertised, bind_tcp, new_token, serve_tcp, serve_unix};
+pub use server::{Holder, Launcher, Pool, Serving, TOKEN_ENV, advertised, bind_tcp, new_token, reach, serve_tcp, serve_unix};
 
 /// The socket a store's holder listens on, beside the store's data.
 pub fn socket_path(store_dir: &Path) -> PathBuf {

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::oneshot;
 
-use crate::slurm::SlurmLauncher;
+use crate::slurm::{Reach, SlurmLauncher};
 use crate::workers::{Claim, Claimed, WorkerBatch, Workers};
 use crate::{ApiError, Hello, LaunchLine, LaunchRequest, RunIds, RunList, encode_points, socket_path};
 
@@ -142,9 +142,9 @@ impl Holder {
     }
 
     /// Launch experiments whose `executor` is Slurm as job arrays whose workers reach this
-    /// holder at `address` (host:port of its TCP listener) with `token`.
-    pub fn with_slurm(mut self, address: String, token: String) -> std::io::Result<Self> {
-        self.slurm = Some(Arc::new(SlurmLauncher::new(self.store.clone(), self.workers.clone(), address, token)?));
+    /// holder at `reach` (its TCP listener, with the token).
+    pub fn with_slurm(mut self, reach: Reach) -> std::io::Result<Self> {
+        self.slurm = Some(Arc::new(SlurmLauncher::new(self.store.clone(), self.workers.clone(), reach)?));
         Ok(self)
     }
 }
@@ -209,14 +209,20 @@ pub fn advertised(listener: &tokio::net::TcpListener) -> std::io::Result<String>
     }
 }
 
+/// Where workers reach a holder on `listener` with `token`.
+pub fn reach(listener: &tokio::net::TcpListener, token: String) -> std::io::Result<Reach> {
+    Ok(Reach { bind: listener.local_addr()?, address: advertised(listener)?, token })
+}
+
 /// Serve `holder` on a bound TCP listener; every request must carry
-/// `Authorization: Bearer TOKEN`. Call inside a tokio runtime.
-pub fn serve_tcp(holder: Arc<Holder>, listener: tokio::net::TcpListener, token: String) -> std::io::Result<Serving> {
-    if token.len() < 16 {
+/// `Authorization: Bearer TOKEN` with one of `tokens` (a holder that took back launches on
+/// Slurm also takes the tokens their workers were given). Call inside a tokio runtime.
+pub fn serve_tcp(holder: Arc<Holder>, listener: tokio::net::TcpListener, tokens: Vec<String>) -> std::io::Result<Serving> {
+    if tokens.is_empty() || tokens.iter().any(|t| t.len() < 16) {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "a TCP holder's token must be at least 16 characters"));
     }
     let at = listener.local_addr()?.to_string();
-    let token = Arc::new(token);
+    let token = Arc::new(tokens);
     let task = tokio::spawn(async move {
         loop {
             match listener.accept().await {
@@ -242,11 +248,11 @@ pub fn new_token() -> std::io::Result<String> {
 type Body = BoxBody<Bytes, Infallible>;
 
 /// Answer one connection's requests (HTTP/1.1 keeps it open for more).
-fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S, holder: Arc<Holder>, token: Option<Arc<String>>) {
+fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S, holder: Arc<Holder>, token: Option<Arc<Vec<String>>>) {
     tokio::spawn(async move {
         let service = hyper::service::service_fn(move |request| {
             let (holder, token) = (holder.clone(), token.clone());
-            async move { Ok::<_, Infallible>(answer(holder, token.as_deref().map(String::as_str), request).await) }
+            async move { Ok::<_, Infallible>(answer(holder, token.as_deref().map(Vec::as_slice), request).await) }
         });
         // A connection that sends no complete request head within 10 s is closed: on TCP,
         // before its token is read, it could otherwise hold a socket for ever.
@@ -258,19 +264,20 @@ fn connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S, hol
     });
 }
 
-async fn answer(holder: Arc<Holder>, token: Option<&str>, request: Request<Incoming>) -> Response<Body> {
-    if let Some(token) = token
-        && let Err(refusal) = check_token(token, &request)
+async fn answer(holder: Arc<Holder>, tokens: Option<&[String]>, request: Request<Incoming>) -> Response<Body> {
+    if let Some(tokens) = tokens
+        && let Err(refusal) = check_token(tokens, &request)
     {
         return refusal.into_response();
     }
     route(holder, request).await.unwrap_or_else(Refusal::into_response)
 }
 
-fn check_token(token: &str, request: &Request<Incoming>) -> Result<(), Refusal> {
+fn check_token(tokens: &[String], request: &Request<Incoming>) -> Result<(), Refusal> {
     let given = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(t) if same(t.as_bytes(), token.as_bytes()) => Ok(()),
+        // Every token is compared, so the time says nothing of which one matched.
+        Some(t) if tokens.iter().fold(false, |any, token| same(t.as_bytes(), token.as_bytes()) | any) => Ok(()),
         Some(_) => Err(Refusal(StatusCode::UNAUTHORIZED, format!("the holder refused the token (check {TOKEN_ENV})"))),
         None => Err(Refusal(StatusCode::UNAUTHORIZED, format!("this holder listens on TCP and needs its token (set {TOKEN_ENV})"))),
     }

@@ -1,15 +1,23 @@
 //! Launching on Slurm: one job array per launch, task i running `benchtop worker` for run i,
 //! which trains it and sends everything back to this holder over TCP with the token.
+//!
+//! A launch outlives its holder: while it goes on, the store's folder keeps its job, runs,
+//! address and token (`slurm/<first run>/launch.json`, owner-only). A holder killed (or its
+//! machine restarted) leaves the workers retrying; `benchtop serve` on the store finds the
+//! launches whose tasks still wait or run ([`orphans`]), listens again where their workers
+//! report, and follows them as their first holder did ([`SlurmLauncher::adopt`]).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benchtop_core::{RunEvent, RunId, RunStatus, SlurmOptions};
-use benchtop_runner::{Cancel, Outcome, write_events};
+use benchtop_core::{LogLevel, RunEvent, RunId, RunStatus, SlurmOptions};
+use benchtop_runner::{Cancel, Outcome, Write, write_events};
 use benchtop_slurm::{ArrayJob, TaskState};
 use benchtop_store::Store;
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::TOKEN_ENV;
@@ -20,13 +28,40 @@ const POLL: Duration = Duration::from_millis(1000);
 /// How long after its task ended a run's own end may still be on its way.
 const GRACE: Duration = Duration::from_secs(3);
 
+/// Where a launch's workers reach their holder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reach {
+    /// The address the holder's TCP listener is bound to (bound again by a holder that takes
+    /// the launch back).
+    pub bind: SocketAddr,
+    /// host:port as the workers were told it.
+    pub address: String,
+    pub token: String,
+}
+
+/// A launch on Slurm as the store's folder keeps it while it goes on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LaunchRecord {
+    pub job: u64,
+    /// Task i trains run i.
+    pub runs: Vec<RunId>,
+    pub reach: Reach,
+}
+
+/// A launch whose holder went away while some of its tasks still wait or run.
+#[derive(Clone, Debug)]
+pub struct Orphan {
+    pub launch: LaunchRecord,
+    /// Its runs still going, with their task's index and Slurm's word for its state.
+    pub live: Vec<(usize, RunId, String)>,
+}
+
 /// What a Slurm launch needs besides its runs.
 pub struct SlurmLauncher {
     store: Arc<Store>,
     workers: Arc<Workers>,
-    /// host:port the workers reach this holder at.
-    address: String,
-    token: String,
+    /// Where this holder's new launches report.
+    reach: Reach,
     /// The `benchtop` the tasks run (this one: on a cluster, a path the nodes share).
     benchtop: PathBuf,
     /// Each run's job and task, while its launch goes on.
@@ -34,9 +69,9 @@ pub struct SlurmLauncher {
 }
 
 impl SlurmLauncher {
-    pub fn new(store: Arc<Store>, workers: Arc<Workers>, address: String, token: String) -> std::io::Result<Self> {
+    pub fn new(store: Arc<Store>, workers: Arc<Workers>, reach: Reach) -> std::io::Result<Self> {
         let benchtop = std::env::current_exe()?;
-        Ok(SlurmLauncher { store, workers, address, token, benchtop, tasks: Default::default() })
+        Ok(SlurmLauncher { store, workers, reach, benchtop, tasks: Default::default() })
     }
 
     /// Submit `runs` (queued in the store) as one job array and follow it to its end;
@@ -49,12 +84,7 @@ impl SlurmLauncher {
         observe: Box<dyn Fn(&RunEvent) + Send>,
     ) -> oneshot::Receiver<Outcome> {
         let (done, outcome) = oneshot::channel();
-        let (tx, rx) = std::sync::mpsc::channel::<RunEvent>();
-        let stop = Cancel::new();
-        let writer = {
-            let (store, stop) = (self.store.clone(), stop.clone());
-            std::thread::spawn(move || write_events(&store, rx, observe, stop))
-        };
+        let (tx, writer, stop) = self.writer(observe);
         for run in &runs {
             self.workers.expect(*run, tx.clone());
         }
@@ -68,26 +98,91 @@ impl SlurmLauncher {
                     .unwrap_or_else(|e| Err(format!("submitting: {e}")))
             };
             match submitted {
-                Ok(job) => me.follow(job, &runs, &stop).await,
+                Ok(job) => {
+                    let tasks: Vec<(usize, RunId)> = runs.iter().copied().enumerate().collect();
+                    me.follow(job, &tasks, &stop).await;
+                    let _ = std::fs::remove_file(me.record_path(&runs));
+                }
                 Err(e) => {
                     for run in &runs {
                         me.workers.end(*run, RunStatus::Failed, e.clone());
                     }
                 }
             }
-            for run in &runs {
-                me.workers.forget(*run);
-                me.tasks().remove(run);
-            }
-            drop(tx);
-            let outcome = tokio::task::spawn_blocking(move || writer.join())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_else(|| Outcome { store_errors: vec!["the store writer thread panicked".into()], ..Outcome::default() });
-            let _ = done.send(outcome);
+            let _ = done.send(me.finish(&runs, tx, writer).await);
         });
         outcome
+    }
+
+    /// Take back a launch whose holder went away: its live runs are expected here again (a
+    /// worker that could not reach the old holder sends again what was not acknowledged) and
+    /// followed to their end. Its workers must reach this holder at the launch's `reach`.
+    /// The receiver gets the outcome of the runs taken back.
+    pub fn adopt(self: &Arc<Self>, orphan: Orphan, holder: &str, observe: Box<dyn Fn(&RunEvent) + Send>) -> oneshot::Receiver<Outcome> {
+        let (done, outcome) = oneshot::channel();
+        let (tx, writer, stop) = self.writer(observe);
+        let job = orphan.launch.job;
+        let mut runs = Vec::new();
+        for (index, run, state) in &orphan.live {
+            // The store marked it interrupted when the holder that took it over opened it.
+            let status = if state == "PENDING" { RunStatus::Queued } else { RunStatus::Running };
+            if self.store.update_run(*run, |r| (r.status, r.error) = (status, None)).is_err() {
+                continue; // deleted meanwhile
+            }
+            let _ = tx.send(Write::Event(RunEvent::Log {
+                run: *run,
+                level: LogLevel::Warn,
+                text: format!(
+                    "its holder went away while Slurm task {job}_{index} was {}; {holder} took the run back",
+                    state.to_lowercase()
+                ),
+            }));
+            self.workers.expect(*run, tx.clone());
+            self.tasks().insert(*run, (job, *index));
+            runs.push((*index, *run));
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            me.follow(job, &runs, &stop).await;
+            let all: Vec<RunId> = runs.iter().map(|(_, r)| *r).collect();
+            let _ = std::fs::remove_file(me.record_path(&orphan.launch.runs));
+            let _ = done.send(me.finish(&all, tx, writer).await);
+        });
+        outcome
+    }
+
+    /// A launch's writer thread: its sender, its handle, and the stop a store error sets.
+    fn writer(&self, observe: Box<dyn Fn(&RunEvent) + Send>) -> (std::sync::mpsc::Sender<Write>, std::thread::JoinHandle<Outcome>, Cancel) {
+        let (tx, rx) = std::sync::mpsc::channel::<Write>();
+        let stop = Cancel::new();
+        let writer = {
+            let (store, stop) = (self.store.clone(), stop.clone());
+            std::thread::spawn(move || write_events(&store, rx, observe, stop))
+        };
+        (tx, writer, stop)
+    }
+
+    /// Let go of a launch's runs and wait for its writer to have stored everything.
+    async fn finish(&self, runs: &[RunId], tx: std::sync::mpsc::Sender<Write>, writer: std::thread::JoinHandle<Outcome>) -> Outcome {
+        for run in runs {
+            self.workers.forget(*run);
+            self.tasks().remove(run);
+        }
+        drop(tx);
+        tokio::task::spawn_blocking(move || writer.join())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_else(|| Outcome { store_errors: vec!["the store writer thread panicked".into()], ..Outcome::default() })
+    }
+
+    /// Where a launch's files go: a folder named by its first run.
+    fn launch_dir(&self, runs: &[RunId]) -> PathBuf {
+        launch_dir(&self.store, runs)
+    }
+
+    fn record_path(&self, runs: &[RunId]) -> PathBuf {
+        self.launch_dir(runs).join(LAUNCH_RECORD)
     }
 
     fn tasks(&self) -> std::sync::MutexGuard<'_, BTreeMap<RunId, (u64, usize)>> {
@@ -104,7 +199,7 @@ impl SlurmLauncher {
                 Ok(format!("'{text}'"))
             }
         };
-        let dir = self.store.path().join("slurm").join(runs.first().map(RunId::to_string).unwrap_or_default());
+        let dir = self.launch_dir(runs);
         std::fs::create_dir_all(&dir).map_err(|e| format!("making {}: {e}", dir.display()))?;
         let ids: Vec<String> = runs.iter().map(RunId::to_string).collect();
         // Only typed values reach the script: run ids, this binary's path and the cache's,
@@ -113,12 +208,18 @@ impl SlurmLauncher {
             "#!/bin/bash\n# A Benchtop launch on Slurm: array task i trains run i of this list.\nruns=({})\nexec {} worker --holder {} --cache {} \"${{runs[$SLURM_ARRAY_TASK_ID]}}\"\n",
             ids.join(" "),
             quote(&self.benchtop)?,
-            self.address,
+            self.reach.address,
             quote(&self.store.path().join("cache"))?,
         );
         std::fs::write(dir.join("job.sh"), &script).map_err(|e| format!("writing {}: {e}", dir.join("job.sh").display()))?;
-        let job = ArrayJob { name, tasks: runs.len(), options, script: &script, output_dir: &dir, env: &[(TOKEN_ENV, &self.token)] };
+        let job = ArrayJob { name, tasks: runs.len(), options, script: &script, output_dir: &dir, env: &[(TOKEN_ENV, &self.reach.token)] };
         let id = benchtop_slurm::submit(&job).map_err(|e| e.to_string())?;
+        // Recorded before any task can train: a launch no holder could take back is cancelled.
+        let record = LaunchRecord { job: id, runs: runs.to_vec(), reach: self.reach.clone() };
+        if let Err(e) = write_private(&dir.join(LAUNCH_RECORD), &record) {
+            let _ = benchtop_slurm::cancel(id, None);
+            return Err(format!("recording the launch in {}: {e}", dir.display()));
+        }
         {
             let mut tasks = self.tasks();
             for (index, run) in runs.iter().enumerate() {
@@ -136,13 +237,12 @@ impl SlurmLauncher {
     /// Watch the array until every run has ended: a task that ended without its run's own
     /// end (killed, its node lost, out of time) ends the run `interrupted`, with what its
     /// worker sent kept, so it can be resumed.
-    async fn follow(&self, job: u64, runs: &[RunId], stop: &Cancel) {
+    async fn follow(&self, job: u64, runs: &[(usize, RunId)], stop: &Cancel) {
         let started = Instant::now();
         let mut ended_at: BTreeMap<usize, (Instant, String)> = BTreeMap::new();
         let mut seen: std::collections::BTreeSet<usize> = Default::default();
         loop {
-            let open: Vec<(usize, RunId)> =
-                runs.iter().enumerate().filter(|(_, r)| self.workers.is_open(**r)).map(|(i, r)| (i, *r)).collect();
+            let open: Vec<(usize, RunId)> = runs.iter().filter(|(_, r)| self.workers.is_open(*r)).copied().collect();
             if open.is_empty() {
                 return;
             }
@@ -220,4 +320,71 @@ impl SlurmLauncher {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// The file a launch's folder keeps while the launch goes on.
+const LAUNCH_RECORD: &str = "launch.json";
+
+fn launch_dir(store: &Store, runs: &[RunId]) -> PathBuf {
+    store.path().join("slurm").join(runs.first().map(RunId::to_string).unwrap_or_default())
+}
+
+/// Write `value` as JSON readable by its owner only (it holds a token), whole or not at all.
+fn write_private(path: &Path, value: &impl Serialize) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt;
+    let staged = path.with_extension("partial");
+    let _ = std::fs::remove_file(&staged);
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&staged)?;
+    file.write_all(&serde_json::to_vec(value).map_err(std::io::Error::other)?)?;
+    file.sync_all()?;
+    std::fs::rename(&staged, path)
+}
+
+/// The Slurm launches of `store` whose holder went away while some of their tasks still
+/// wait or run (`squeue` says which), and a line for each launch that could not be looked
+/// at. A launch with no task left is forgotten: its runs stay as the store left them
+/// (interrupted: `benchtop resume` goes on from their last checkpoint).
+pub fn orphans(store: &Store) -> (Vec<Orphan>, Vec<String>) {
+    let (mut found, mut notes) = (Vec::new(), Vec::new());
+    let Ok(dirs) = std::fs::read_dir(store.path().join("slurm")) else { return (found, notes) };
+    for dir in dirs.filter_map(Result::ok) {
+        let path = dir.path().join(LAUNCH_RECORD);
+        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let launch: LaunchRecord = match serde_json::from_slice(&bytes) {
+            Ok(launch) => launch,
+            Err(e) => {
+                notes.push(format!("{}: not a launch record ({e}); its runs stay as they are", path.display()));
+                continue;
+            }
+        };
+        let states = match benchtop_slurm::task_states(launch.job) {
+            Ok(states) => states,
+            Err(e) => {
+                notes.push(format!(
+                    "could not ask Slurm about job {} ({e}); its runs stay as they are until a holder that reaches Slurm starts",
+                    launch.job
+                ));
+                continue;
+            }
+        };
+        let live: Vec<(usize, RunId, String)> = launch
+            .runs
+            .iter()
+            .enumerate()
+            .filter_map(|(index, run)| match states.get(&index) {
+                Some(TaskState::Live(state)) => {
+                    let record = store.run(*run).ok()?;
+                    (!record.status.is_final() || record.status == RunStatus::Interrupted).then(|| (index, *run, state.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        if live.is_empty() {
+            let _ = std::fs::remove_file(&path);
+        } else {
+            found.push(Orphan { launch, live });
+        }
+    }
+    (found, notes)
 }

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::sync::mpsc::Sender;
 
 use benchtop_core::{Compute, LogLevel, RunEvent, RunId, RunRecord, RunStatus, Summary};
+use benchtop_runner::Write;
 use serde::{Deserialize, Serialize};
 
 /// What a worker sends about its run, in the order it happened.
@@ -74,7 +75,7 @@ impl WorkerEvent {
 
 /// One expected run: where its events go, and how far it got.
 struct Slot {
-    events: Sender<RunEvent>,
+    events: Sender<Write>,
     claimed: bool,
     finished: bool,
     cancelling: bool,
@@ -93,6 +94,8 @@ pub enum WorkerRefusal {
     NotExpected(RunId),
     /// The holder's writer for it has stopped.
     Closed(RunId),
+    /// The store did not take the events (the launch's store errors).
+    NotStored(RunId, String),
 }
 
 impl std::fmt::Display for WorkerRefusal {
@@ -102,6 +105,7 @@ impl std::fmt::Display for WorkerRefusal {
                 write!(f, "this holder expects no worker for run {run} (not launched here, or already ended)")
             }
             WorkerRefusal::Closed(run) => write!(f, "the holder stopped recording run {run}"),
+            WorkerRefusal::NotStored(run, why) => write!(f, "the holder could not store run {run}'s events: {why}"),
         }
     }
 }
@@ -112,12 +116,12 @@ impl Workers {
     }
 
     /// Expect a worker for `run`; its events go to `events`.
-    pub fn expect(&self, run: RunId, events: Sender<RunEvent>) {
+    pub fn expect(&self, run: RunId, events: Sender<Write>) {
         self.lock().insert(run, Slot { events, claimed: false, finished: false, cancelling: false });
     }
 
     /// A worker takes `run` (again, if Slurm restarted its task).
-    pub fn claim(&self, run: RunId) -> Result<Sender<RunEvent>, WorkerRefusal> {
+    pub fn claim(&self, run: RunId) -> Result<Sender<Write>, WorkerRefusal> {
         let mut slots = self.lock();
         match slots.get_mut(&run) {
             Some(slot) if !slot.finished && !slot.cancelling => {
@@ -128,11 +132,26 @@ impl Workers {
         }
     }
 
-    /// Record a worker's events, in order. A worker stopped by SIGTERM reports its run
+    /// Record a worker's events, in order, and return once they are durable in the store:
+    /// what a worker was answered for survives the holder being killed.
+    pub fn send(&self, run: RunId, events: Vec<RunEvent>) -> Result<(), WorkerRefusal> {
+        let (answer, stored) = std::sync::mpsc::channel();
+        {
+            let mut slots = self.lock();
+            let slot = Self::forward(&mut slots, run, events)?;
+            slot.events.send(Write::Sync(answer)).map_err(|_| WorkerRefusal::Closed(run))?;
+        }
+        match stored.recv_timeout(std::time::Duration::from_secs(120)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => Err(WorkerRefusal::NotStored(run, why)),
+            Err(_) => Err(WorkerRefusal::Closed(run)),
+        }
+    }
+
+    /// Pass events to the run's writer. A worker stopped by SIGTERM reports its run
     /// cancelled; unless someone cancelled it here, Slurm stopped it (a time limit,
     /// preemption, a node's shutdown): the run was interrupted, and can be resumed.
-    pub fn send(&self, run: RunId, events: Vec<RunEvent>) -> Result<(), WorkerRefusal> {
-        let mut slots = self.lock();
+    fn forward(slots: &mut HashMap<RunId, Slot>, run: RunId, events: Vec<RunEvent>) -> Result<&mut Slot, WorkerRefusal> {
         let slot = slots.get_mut(&run).filter(|s| !s.finished).ok_or(WorkerRefusal::NotExpected(run))?;
         for mut event in events {
             if let RunEvent::Finished { status, error, .. } = &mut event
@@ -146,13 +165,13 @@ impl Workers {
                 );
             }
             let last = matches!(event, RunEvent::Finished { .. });
-            slot.events.send(event).map_err(|_| WorkerRefusal::Closed(run))?;
+            slot.events.send(event.into()).map_err(|_| WorkerRefusal::Closed(run))?;
             if last {
                 slot.finished = true;
                 break;
             }
         }
-        Ok(())
+        Ok(slot)
     }
 
     /// Whether `run` is expected here and still going.
@@ -186,7 +205,7 @@ impl Workers {
         let Some(slot) = slots.get_mut(&run).filter(|s| !s.finished) else { return false };
         let status = if slot.cancelling { RunStatus::Cancelled } else { status };
         let error = (status != RunStatus::Cancelled).then_some(error);
-        let _ = slot.events.send(RunEvent::Finished { run, status, summary: Summary::new(), error });
+        let _ = slot.events.send(RunEvent::Finished { run, status, summary: Summary::new(), error }.into());
         slot.finished = true;
         true
     }
