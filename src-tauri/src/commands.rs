@@ -33,13 +33,16 @@ pub struct App {
     user_dir: PathBuf,
     /// Launches run one after another (their runs wait as `queued`), each on the full pool.
     launches: Arc<tokio::sync::Mutex<()>>,
+    /// Launches on Slurm (set once the store is served): the app listens on no TCP port, so
+    /// their workers report through the launch's inbox on the shared file system.
+    pub slurm: std::sync::OnceLock<Arc<benchtop_serve::slurm::SlurmLauncher>>,
 }
 
 impl App {
     pub fn new(store: Arc<Store>, user_dir: PathBuf) -> Self {
         let registry = benchtop_studies::registry();
         let runner = Arc::new(Runner::new(store.clone(), registry.clone(), jobs()));
-        App { store, registry, runner, user_dir, launches: Arc::new(tokio::sync::Mutex::new(())) }
+        App { store, registry, runner, user_dir, launches: Arc::new(tokio::sync::Mutex::new(())), slurm: Default::default() }
     }
 
     /// Run `ids` in the background, streaming their events to the window.
@@ -104,19 +107,7 @@ fn execute(
         let cancel = Cancel::new();
         tauri::async_runtime::spawn(async move {
             let _turn = launches.lock().await;
-            let events = Arc::new(Mutex::new(LiveEvents::new(app.clone())));
-            // The timer's half of the batching rule: a burst followed by silence still
-            // reaches the window within 100 ms.
-            let ticker = {
-                let events = events.clone();
-                tauri::async_runtime::spawn(async move {
-                    loop {
-                        tokio::time::sleep(crate::live::TICK).await;
-                        events.lock().unwrap_or_else(|p| p.into_inner()).tick(std::time::Instant::now());
-                    }
-                })
-            };
-            let observer = events.clone();
+            let (observer, ticker) = live(&app);
             let outcome = runner
                 .execute(ids, cancel, move |e| {
                     observer.lock().unwrap_or_else(|p| p.into_inner()).observe(e);
@@ -126,15 +117,7 @@ fn execute(
                 })
                 .await;
             ticker.abort();
-            // The store could not record something (a full disk): the launch stopped; say so.
-            use tauri::Emitter;
-            if let Some(first) = outcome.store_errors.first() {
-                let text = format!(
-                    "The store could not record this launch, so it stopped ({first}). What was recorded is kept; {} run(s) ended unrecorded and read interrupted: free space, then resume them.",
-                    outcome.unrecorded
-                );
-                let _ = app.emit("store-error", text);
-            }
+            store_errors(&app, &outcome);
             let _ = done.send(outcome);
         });
     }
@@ -214,13 +197,13 @@ pub fn save_experiment(app: State<'_, App>, doc: ExperimentDoc, current: Option<
 pub fn launch(handle: AppHandle, app: State<'_, App>, doc: ExperimentDoc, file: Option<String>) -> Reply<Vec<RunId>> {
     let (checked, exp) = experiments::check(&doc, &app.registry);
     let exp = exp.ok_or_else(|| checked.error.map(|e| e.text).unwrap_or_default())?;
-    if exp.executor == benchtop_core::Executor::Slurm {
-        // Said rather than quietly trained here: the file asks for a cluster.
-        return Err(format!(
-            "`{}` runs on Slurm (executor = \"slurm\"): launch it from a terminal with `benchtop run FILE`, which submits it as a job array; its runs show here live",
-            exp.name
-        ));
-    }
+    let slurm = match exp.executor {
+        benchtop_core::Executor::Local => None,
+        benchtop_core::Executor::Slurm => Some(app.slurm.get().cloned().ok_or_else(|| {
+            "this window could not serve its store, so it cannot follow runs on Slurm: launch the file with `benchtop run FILE` instead"
+                .to_owned()
+        })?),
+    };
     let mut plans = exp.plan(&app.registry).map_err(text)?;
     for plan in &mut plans {
         plan.experiment_file = file.clone();
@@ -228,15 +211,97 @@ pub fn launch(handle: AppHandle, app: State<'_, App>, doc: ExperimentDoc, file: 
     let records = app.runner.enqueue(&plans).map_err(text)?;
     let ids: Vec<RunId> = records.iter().map(|r| r.id).collect();
     announce(&handle, &ids, RunStatus::Queued);
-    app.execute(handle, ids.clone());
+    match slurm {
+        Some(slurm) => execute_on_slurm(handle, slurm, exp.name.clone(), exp.slurm.clone(), ids.clone()),
+        None => app.execute(handle, ids.clone()),
+    }
     Ok(ids)
+}
+
+/// Submit `ids` as one Slurm job array and stream what its workers send to the window, as
+/// for a local launch.
+fn execute_on_slurm(
+    app: AppHandle,
+    slurm: Arc<benchtop_serve::slurm::SlurmLauncher>,
+    name: String,
+    options: benchtop_core::SlurmOptions,
+    ids: Vec<RunId>,
+) {
+    tauri::async_runtime::spawn(async move {
+        let (events, ticker) = live(&app);
+        let outcome = slurm.start(&name, ids, options, Box::new(move |e| events.lock().unwrap_or_else(|p| p.into_inner()).observe(e)));
+        let outcome = outcome.await.unwrap_or_default();
+        ticker.abort();
+        store_errors(&app, &outcome);
+    });
+}
+
+/// Take back the launches on Slurm whose holder went away (this app closed, or a terminal's
+/// `benchtop run` killed) and whose workers report through the inbox: their runs go on
+/// showing live here. Launches reporting over TCP need a listener: `benchtop serve` takes
+/// those back. Call inside the app's runtime.
+pub fn take_back(app: &AppHandle, slurm: &Arc<benchtop_serve::slurm::SlurmLauncher>, store: &Store) {
+    let (orphans, notes) = benchtop_serve::slurm::orphans(store);
+    for note in notes {
+        eprintln!("benchtop-app: {note}");
+    }
+    for orphan in orphans {
+        if orphan.launch.reach.is_some() {
+            eprintln!(
+                "benchtop-app: Slurm job {}'s workers report over TCP; `benchtop serve` (with this window closed) takes it back",
+                orphan.launch.job
+            );
+            continue;
+        }
+        let (events, ticker) = live(app);
+        let outcome = slurm.adopt(orphan, "the app", Box::new(move |e| events.lock().unwrap_or_else(|p| p.into_inner()).observe(e)));
+        let app = app.clone();
+        tauri::async_runtime::spawn(async move {
+            let outcome = outcome.await.unwrap_or_default();
+            ticker.abort();
+            store_errors(&app, &outcome);
+        });
+    }
+}
+
+/// The window's live events, and the timer's half of their batching rule: a burst followed
+/// by silence still reaches the window within 100 ms.
+fn live(app: &AppHandle) -> (Arc<Mutex<LiveEvents>>, tauri::async_runtime::JoinHandle<()>) {
+    let events = Arc::new(Mutex::new(LiveEvents::new(app.clone())));
+    let ticker = {
+        let events = events.clone();
+        tauri::async_runtime::spawn(async move {
+            loop {
+                tokio::time::sleep(crate::live::TICK).await;
+                events.lock().unwrap_or_else(|p| p.into_inner()).tick(std::time::Instant::now());
+            }
+        })
+    };
+    (events, ticker)
+}
+
+/// The store could not record something (a full disk): the launch stopped; say so.
+fn store_errors(app: &AppHandle, outcome: &Outcome) {
+    use tauri::Emitter;
+    if let Some(first) = outcome.store_errors.first() {
+        let text = format!(
+            "The store could not record this launch, so it stopped ({first}). What was recorded is kept; {} run(s) ended unrecorded and read interrupted: free space, then resume them.",
+            outcome.unrecorded
+        );
+        let _ = app.emit("store-error", text);
+    }
 }
 
 /// Stop runs: a training run stops at its next check; a run still waiting in the queue is
 /// marked cancelled at once (the runner skips it), so it can be deleted or resumed now.
 #[tauri::command]
 pub fn cancel_runs(handle: AppHandle, app: State<'_, App>, ids: Vec<String>) -> Reply<()> {
-    let dequeued = app.runner.cancel(&parse_ids(&ids)?).map_err(text)?;
+    let ids = parse_ids(&ids)?;
+    // Runs on Slurm: scancel their tasks (they end `cancelled` once their workers stop).
+    if let Some(slurm) = app.slurm.get() {
+        slurm.cancel(&ids);
+    }
+    let dequeued = app.runner.cancel(&ids).map_err(text)?;
     announce(&handle, &dequeued, RunStatus::Cancelled);
     Ok(())
 }

@@ -82,7 +82,15 @@ fn serve(app: &mut tauri::App) {
     use tauri::Manager;
     let state = app.state::<commands::App>();
     let launcher = Arc::new(state.launcher(app.handle().clone()));
-    let holder = Arc::new(benchtop_serve::Holder::new(state.store(), state.registry(), launcher, "the app"));
+    let holder = benchtop_serve::Holder::new(state.store(), state.registry(), launcher, "the app");
+    // The app listens on no TCP port: its launches on Slurm report through their inbox.
+    let holder = holder.with_slurm(None);
+    if let Some(slurm) = &holder.slurm {
+        let _ = state.slurm.set(slurm.clone());
+        let (handle, slurm, store) = (app.handle().clone(), slurm.clone(), state.store());
+        tauri::async_runtime::block_on(async move { commands::take_back(&handle, &slurm, &store) });
+    }
+    let holder = Arc::new(holder);
     // Inside the app's runtime: serving spawns its accept loop there.
     match tauri::async_runtime::block_on(async move { benchtop_serve::serve_unix(holder) }) {
         Ok(serving) => {

@@ -183,7 +183,7 @@ fn execute_on_slurm(
         let reach = benchtop_serve::reach(&listener, token.clone())?;
         let address = reach.address.clone();
         let pool = Arc::new(Pool::new(store.clone(), registry.clone(), jobs));
-        let holder = Arc::new(Holder::new(store.clone(), registry, pool, "benchtop run").with_slurm(reach)?);
+        let holder = Arc::new(Holder::new(store.clone(), registry, pool, "benchtop run").with_slurm(Some(reach)));
         let serving = benchtop_serve::serve_tcp(holder.clone(), listener, vec![token])?;
         let slurm = holder.slurm.clone().context("the Slurm launcher")?;
         // Before the bar starts drawing: a plain line, with or without a terminal.
@@ -746,7 +746,10 @@ pub fn serve(at: &At, listen: Option<std::net::SocketAddr>, jobs: Option<usize>)
         }
         let mut adopted = Vec::new();
         for orphan in orphans {
-            let reach = &orphan.launch.reach;
+            let Some(reach) = &orphan.launch.reach else {
+                adopted.push(orphan); // reports through its inbox: no listener needed
+                continue;
+            };
             if let Some((_, tokens, _)) = listeners.iter_mut().find(|(l, _, _)| l.local_addr().ok() == Some(reach.bind)) {
                 tokens.push(reach.token.clone());
             } else {
@@ -764,17 +767,17 @@ pub fn serve(at: &At, listen: Option<std::net::SocketAddr>, jobs: Option<usize>)
             own.get_or_insert_with(|| reach.clone());
             adopted.push(orphan);
         }
-        if let Some(reach) = own {
-            holder = holder.with_slurm(reach)?;
-        }
+        // Launches on Slurm report to this holder over TCP when it listens there, else
+        // through their inbox.
+        holder = holder.with_slurm(own);
         let holder = Arc::new(holder);
         if let Some(slurm) = &holder.slurm {
             for orphan in adopted {
+                let to = orphan.launch.reach.as_ref().map_or_else(|| "their inbox".to_owned(), |r| r.address.clone());
                 eprintln!(
-                    "taking back {} runs of Slurm job {} (their holder went away); their workers report to {}",
+                    "taking back {} runs of Slurm job {} (their holder went away); their workers report to {to}",
                     orphan.live.len(),
                     orphan.launch.job,
-                    orphan.launch.reach.address
                 );
                 // Followed to their end in the background; the runs' status says how they ended.
                 drop(slurm.adopt(orphan, "benchtop serve", Box::new(|_| {})));

@@ -49,13 +49,17 @@ enum Command {
         listen: Option<std::net::SocketAddr>,
     },
     /// Train one run for its store's holder and send it everything (what a Slurm array task
-    /// runs; `--holder` names the holder and $BENCHTOP_TOKEN holds its token).
+    /// runs): over TCP (`--holder` names the holder and $BENCHTOP_TOKEN holds its token), or
+    /// as files in the launch's inbox on the shared file system (`--inbox DIR`).
     Worker {
         /// The run's id.
         run: String,
         /// The cache of shared stages (the holder's, on a shared file system).
         #[arg(long)]
         cache: PathBuf,
+        /// The launch's inbox, instead of a holder reached over TCP.
+        #[arg(long, value_name = "DIR")]
+        inbox: Option<PathBuf>,
     },
     /// Hold a store and serve it to other processes (the CLI beside it, Slurm workers) until
     /// Ctrl-C: on a Unix socket in the store's folder (owner-only), and on TCP with a token
@@ -242,7 +246,7 @@ fn main() -> ExitCode {
             });
             commands::run(store, &files, jobs, &sets, executor, listen)
         }
-        Command::Worker { run, cache } => worker::worker(store.holder.as_deref(), &run, &cache),
+        Command::Worker { run, cache, inbox } => worker::worker(store.holder.as_deref(), inbox.as_deref(), &run, &cache),
         Command::Studies { name, json } => commands::studies(name.as_deref(), json),
         Command::Runs { experiment, status, group_by, where_, json } => {
             commands::runs(store, experiment, status.as_deref(), where_.as_deref(), group_by.as_deref(), json)

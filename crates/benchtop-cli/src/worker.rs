@@ -1,7 +1,9 @@
 //! `benchtop worker`: what a Slurm array task runs. It takes one run from the store's holder,
 //! trains it here through the runner's own `train` (so it is the run a local launch would
 //! train), and sends everything back in order: batched points and log lines, each checkpoint
-//! after what was logged before it, each artifact's bytes, and the run's end.
+//! after what was logged before it, each artifact's bytes, and the run's end. It sends over
+//! TCP to the holder, or, on a cluster with no route back, as parcels in the launch's inbox
+//! (see `benchtop_serve::inbox`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -14,7 +16,8 @@ use anyhow::{Context, Result, bail};
 use benchtop_core::{Checkpoint, RunEvent, RunId, RunStatus};
 use benchtop_runner::{Place, finished, train};
 use benchtop_serve::Remote;
-use benchtop_serve::workers::{Claim, WorkerBatch, WorkerEvent};
+use benchtop_serve::inbox::{Outbox, Parcel};
+use benchtop_serve::workers::{Claim, Claimed, WorkerBatch, WorkerEvent};
 
 /// Points gathered before a batch goes, at most; and how long one may wait.
 const BATCH_EVENTS: usize = 4096;
@@ -25,27 +28,82 @@ const PATIENCE: Duration = Duration::from_secs(600);
 /// The longest pause between two tries.
 const MOST_PAUSE: Duration = Duration::from_secs(5);
 
-pub fn worker(holder: Option<&str>, run: &str, cache: &Path) -> Result<ExitCode> {
-    let Some(addr) = holder else { bail!("a worker reports to its store's holder: give --holder HOST:PORT") };
-    let token = std::env::var(benchtop_serve::TOKEN_ENV)
-        .map_err(|_| anyhow::anyhow!("--holder {addr}: set {} to the holder's token", benchtop_serve::TOKEN_ENV))?;
+/// Where a worker sends: its holder over TCP, or the launch's inbox.
+enum Sink {
+    Holder(Remote),
+    Inbox(Outbox),
+}
+
+impl Sink {
+    fn claim(&self, claim: Claim) -> Result<Claimed> {
+        match self {
+            Sink::Holder(remote) => {
+                let mut claimed = None;
+                retry(|| {
+                    claimed = Some(remote.claim(&claim)?);
+                    Ok(())
+                })?;
+                claimed.context("claiming the run")
+            }
+            Sink::Inbox(outbox) => {
+                let claimed = outbox.claimed()?;
+                outbox.send(&Parcel::Claim(claim))?;
+                Ok(claimed)
+            }
+        }
+    }
+
+    fn checkpoint(&self, run: RunId) -> Result<Vec<u8>> {
+        Ok(match self {
+            Sink::Holder(remote) => remote.worker_checkpoint(run)?,
+            Sink::Inbox(outbox) => outbox.checkpoint().with_context(|| format!("run {run}'s checkpoint in its inbox"))?,
+        })
+    }
+
+    fn events(&self, run: RunId, events: Vec<WorkerEvent>) -> Result<()> {
+        match self {
+            Sink::Holder(remote) => retry(|| remote.send_events(&WorkerBatch { run, events: events.clone() })),
+            Sink::Inbox(outbox) => Ok(outbox.send(&Parcel::Events(events))?),
+        }
+    }
+
+    fn checkpoint_out(&self, run: RunId, bytes: Vec<u8>) -> Result<()> {
+        match self {
+            Sink::Holder(remote) => retry(|| remote.send_checkpoint(run, bytes.clone())),
+            Sink::Inbox(outbox) => Ok(outbox.send(&Parcel::Checkpoint(bytes))?),
+        }
+    }
+
+    fn artifact(&self, run: RunId, name: &str, bytes: Vec<u8>) -> Result<()> {
+        match self {
+            Sink::Holder(remote) => retry(|| remote.send_artifact(run, name, bytes.clone())),
+            Sink::Inbox(outbox) => Ok(outbox.send(&Parcel::Artifact { name: name.to_owned(), bytes })?),
+        }
+    }
+}
+
+pub fn worker(holder: Option<&str>, inbox: Option<&Path>, run: &str, cache: &Path) -> Result<ExitCode> {
     let id: RunId = run.parse().map_err(|e| anyhow::anyhow!("run id `{run}`: {e}"))?;
-    // The holder may be restarting, or the network slow to come up on a fresh node.
-    let mut connected = None;
-    retry(|| {
-        connected = Some(Remote::tcp(addr, &token)?);
-        Ok(())
-    })?;
-    let remote = connected.context("connecting to the holder")?;
+    let sink = match (holder, inbox) {
+        (Some(_), Some(_)) => bail!("a worker reports either to --holder or to --inbox, not both"),
+        (None, None) => bail!("a worker reports to its store's holder: give --holder HOST:PORT or --inbox DIR"),
+        (None, Some(inbox)) => Sink::Inbox(Outbox::new(inbox, id)),
+        (Some(addr), None) => {
+            let token = std::env::var(benchtop_serve::TOKEN_ENV)
+                .map_err(|_| anyhow::anyhow!("--holder {addr}: set {} to the holder's token", benchtop_serve::TOKEN_ENV))?;
+            // The holder may be restarting, or the network slow to come up on a fresh node.
+            let mut connected = None;
+            retry(|| {
+                connected = Some(Remote::tcp(addr, &token)?);
+                Ok(())
+            })?;
+            Sink::Holder(connected.context("connecting to the holder")?)
+        }
+    };
     let host = gethostname::gethostname().to_string_lossy().into_owned();
-    let mut claim = None;
-    retry(|| {
-        claim = Some(remote.claim(&Claim { run: id, host: host.clone() })?);
-        Ok(())
-    })?;
-    let claimed = claim.context("claiming the run")?;
+    let claimed = sink.claim(Claim { run: id, host })?;
     let checkpoint = if claimed.checkpoint {
-        let bytes = remote.worker_checkpoint(id)?;
+        let bytes = sink.checkpoint(id)?;
         Some(Checkpoint::decode(&bytes).map_err(|e| anyhow::anyhow!("run {id}'s checkpoint from the holder: {e}"))?)
     } else {
         None
@@ -74,8 +132,7 @@ pub fn worker(holder: Option<&str>, run: &str, cache: &Path) -> Result<ExitCode>
         if batch.is_empty() {
             return Ok(());
         }
-        let events = std::mem::take(batch);
-        retry(|| remote.send_events(&WorkerBatch { run: id, events: events.clone() }))
+        sink.events(id, std::mem::take(batch))
     };
     loop {
         let event = match rx.recv_timeout(BATCH_AGE) {
@@ -94,13 +151,12 @@ pub fn worker(holder: Option<&str>, run: &str, cache: &Path) -> Result<ExitCode>
             Some(RunEvent::Progress { .. }) | None => {}
             Some(RunEvent::Checkpoint { checkpoint, .. }) => {
                 send(&mut batch)?;
-                let bytes = checkpoint.encode();
-                retry(|| remote.send_checkpoint(id, bytes.clone()))?;
+                sink.checkpoint_out(id, checkpoint.encode())?;
             }
             Some(RunEvent::Artifact { name, path, .. }) => {
                 send(&mut batch)?;
                 let bytes = std::fs::read(&path).with_context(|| format!("reading the artifact {}", path.display()))?;
-                retry(|| remote.send_artifact(id, &name, bytes.clone()))?;
+                sink.artifact(id, &name, bytes)?;
             }
             Some(RunEvent::Finished { status: end, summary, error, .. }) => {
                 status = end;

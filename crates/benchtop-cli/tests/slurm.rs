@@ -1,7 +1,8 @@
 //! Launches on a real single-node Slurm cluster (`scripts/slurm-cluster.sh`: Debian's munge,
 //! slurmctld and slurmd, started for this test and stopped after). One test, one cluster:
-//! the same results as a local launch, Ctrl-C (scancel), a worker killed with SIGKILL, and
-//! the holder killed mid-launch and taken over by `benchtop serve`.
+//! the same results as a local launch (workers reporting over TCP, and through the inbox),
+//! Ctrl-C (scancel), a worker killed with SIGKILL, and the holder killed mid-launch and taken
+//! over by `benchtop serve`.
 //! Where the cluster cannot start, the test says why in one line and returns; `scripts/test.sh`
 //! prints that line before the suite, so a machine without Slurm never passes silently.
 
@@ -113,6 +114,24 @@ fn a_launch_on_slurm_matches_a_local_one_and_survives_cancel_kill_and_a_lost_hol
     let (a, b) = (by_point(&on_slurm), by_point(&here));
     assert_eq!(a.len(), 4);
     assert_eq!(a, b, "summaries and every series point agree with the local launch");
+
+    // The same file with its workers reporting through the launch's inbox on the shared file
+    // system (a cluster with no route back): the same numbers, and every parcel read.
+    let inboxed = dir.path().join("inboxed.toml");
+    std::fs::write(&inboxed, std::fs::read_to_string(&exp).unwrap().replace("[slurm]\n", "[slurm]\nreport = \"inbox\"\n")).unwrap();
+    let via_inbox = dir.path().join("inbox-store");
+    let out = cluster.run(&via_inbox, &["run", inboxed.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(by_point(&via_inbox), b, "through the inbox: summaries and every series point agree with the local launch");
+    let launches: Vec<PathBuf> = std::fs::read_dir(via_inbox.join("slurm")).unwrap().map(|d| d.unwrap().path()).collect();
+    assert_eq!(launches.len(), 1);
+    let script = std::fs::read_to_string(launches[0].join("job.sh")).unwrap();
+    assert!(script.contains("--inbox") && !script.contains("--holder"), "{script}");
+    let left: Vec<_> = std::fs::read_dir(launches[0].join("inbox"))
+        .unwrap()
+        .flat_map(|run| std::fs::read_dir(run.unwrap().path().join("out")).unwrap())
+        .collect();
+    assert!(left.is_empty(), "parcels left unread: {left:?}");
 
     // 2. Ctrl-C mid-launch: scancel stops the running task and the pending ones never start.
     let long = experiment(dir.path(), "cancelled", 3, 4000, 1);

@@ -35,7 +35,7 @@ pub mod doc;
 pub mod executor;
 pub mod search;
 pub use doc::ExperimentDoc;
-pub use executor::{Executor, SlurmOptions};
+pub use executor::{Executor, Report, SlurmOptions};
 pub use search::{Draw, Search};
 
 /// A problem with an experiment, located in its file (or in a `--set` override).

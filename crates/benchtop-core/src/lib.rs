@@ -23,7 +23,7 @@ pub use chart::{Better, ChartKind, ChartSpec, Paired};
 pub use checkpoint::Checkpoint;
 pub use context::{LogLevel, RunContext, RunEvent};
 pub use error::StudyError;
-pub use experiment::{Executor, Experiment, ExperimentDoc, ExperimentError, RunPlan, SeedSpec, SlurmOptions};
+pub use experiment::{Executor, Experiment, ExperimentDoc, ExperimentError, Report, RunPlan, SeedSpec, SlurmOptions};
 pub use params::{ParamInfo, ParamProblem, Params};
 pub use query::{Query, QueryError};
 pub use run::{Backend, Compute, Provenance, RunId, RunRecord, RunStatus, Summary};

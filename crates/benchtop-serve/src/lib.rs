@@ -31,6 +31,7 @@ use benchtop_store::Unreadable;
 use serde::{Deserialize, Serialize};
 
 mod client;
+pub mod inbox;
 mod server;
 pub mod slurm;
 pub mod workers;

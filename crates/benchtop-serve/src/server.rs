@@ -142,10 +142,11 @@ impl Holder {
     }
 
     /// Launch experiments whose `executor` is Slurm as job arrays whose workers reach this
-    /// holder at `reach` (its TCP listener, with the token).
-    pub fn with_slurm(mut self, reach: Reach) -> std::io::Result<Self> {
-        self.slurm = Some(Arc::new(SlurmLauncher::new(self.store.clone(), self.workers.clone(), reach)?));
-        Ok(self)
+    /// holder at `reach` (its TCP listener, with the token), or, with `None` or where a file
+    /// asks for it, through the launch's inbox on the shared file system.
+    pub fn with_slurm(mut self, reach: Option<Reach>) -> Self {
+        self.slurm = Some(Arc::new(SlurmLauncher::new(self.store.clone(), self.workers.clone(), reach)));
+        self
     }
 }
 
@@ -372,10 +373,7 @@ async fn route(h: Arc<Holder>, request: Request<Incoming>) -> Result<Response<Bo
             let RunArg { run } = args(&query)?;
             let bytes = raw_body(request, MAX_FILE).await?;
             blocking(move || {
-                let checkpoint = benchtop_core::Checkpoint::decode(&bytes).map_err(|e| bad(format!("run {run}'s checkpoint: {e}")))?;
-                h.workers
-                    .send(run, vec![RunEvent::Checkpoint { run, checkpoint: Box::new(checkpoint) }])
-                    .map_err(|e| Refusal(StatusCode::CONFLICT, e.to_string()))?;
+                record_checkpoint(&h.workers, run, &bytes)?;
                 json(&())
             })
             .await
@@ -384,18 +382,7 @@ async fn route(h: Arc<Holder>, request: Request<Incoming>) -> Result<Response<Bo
             let ArtifactArg { run, name } = args(&query)?;
             let bytes = raw_body(request, MAX_FILE).await?;
             blocking(move || {
-                expected(&h, run)?;
-                let name = artifact_name(&name)?;
-                let dir = h.store.artifacts_dir(run);
-                let path = dir.join(&name);
-                let write = || -> std::io::Result<()> {
-                    std::fs::create_dir_all(&dir)?;
-                    std::fs::write(&path, &bytes)
-                };
-                write().map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, format!("writing {}: {e}", path.display())))?;
-                h.workers
-                    .send(run, vec![RunEvent::Artifact { run, name, path }])
-                    .map_err(|e| Refusal(StatusCode::CONFLICT, e.to_string()))?;
+                record_artifact(&h.store, &h.workers, run, &name, &bytes)?;
                 json(&())
             })
             .await
@@ -426,7 +413,7 @@ async fn route(h: Arc<Holder>, request: Request<Incoming>) -> Result<Response<Bo
 }
 
 /// A refused request: its status and one line for a person.
-struct Refusal(StatusCode, String);
+pub(crate) struct Refusal(StatusCode, pub(crate) String);
 
 impl Refusal {
     fn into_response(self) -> Response<Body> {
@@ -476,6 +463,35 @@ async fn body<T: DeserializeOwned>(request: Request<Incoming>) -> Result<T, Refu
 /// A request's body as bytes, at most `limit`.
 async fn raw_body(request: Request<Incoming>, limit: usize) -> Result<Bytes, Refusal> {
     Ok(Limited::new(request.into_body(), limit).collect().await.map_err(|e| bad(format!("reading the request body: {e}")))?.to_bytes())
+}
+
+/// Record a checkpoint a worker sent, after everything it sent before.
+pub(crate) fn record_checkpoint(workers: &Workers, run: RunId, bytes: &[u8]) -> Result<(), Refusal> {
+    let checkpoint = benchtop_core::Checkpoint::decode(bytes).map_err(|e| bad(format!("run {run}'s checkpoint: {e}")))?;
+    workers
+        .send(run, vec![RunEvent::Checkpoint { run, checkpoint: Box::new(checkpoint) }])
+        .map_err(|e| Refusal(StatusCode::CONFLICT, e.to_string()))
+}
+
+/// Write a file a worker sent into its run's own folder, under a checked plain name, and
+/// record it after everything the worker sent before.
+pub(crate) fn record_artifact(store: &Store, workers: &Workers, run: RunId, name: &str, bytes: &[u8]) -> Result<(), Refusal> {
+    if !workers.is_open(run) {
+        return Err(not_expected(run));
+    }
+    let name = artifact_name(name)?;
+    let dir = store.artifacts_dir(run);
+    let path = dir.join(&name);
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(&path, bytes)
+    };
+    write().map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, format!("writing {}: {e}", path.display())))?;
+    workers.send(run, vec![RunEvent::Artifact { run, name, path }]).map_err(|e| Refusal(StatusCode::CONFLICT, e.to_string()))
+}
+
+fn not_expected(run: RunId) -> Refusal {
+    Refusal(StatusCode::CONFLICT, format!("this holder expects no worker for run {run} (not launched here, or already ended)"))
 }
 
 /// A worker may speak only of a run this holder expects a worker for.
@@ -613,7 +629,7 @@ fn queue(h: &Holder, request: LaunchRequest) -> Result<Queued, Refusal> {
                     Executor::Slurm => {
                         if h.slurm.is_none() {
                             return Err(bad(format!(
-                                "{}: runs on Slurm report to a holder listening on TCP, and {} does not (close it and run `benchtop serve --listen HOST:PORT`, or launch with the store free)",
+                                "{}: {} does not launch on Slurm (close it and run `benchtop serve`, or launch with the store free)",
                                 file.file, h.name
                             )));
                         }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use benchtop_core::{LogLevel, RunEvent, RunId, RunStatus, SlurmOptions};
+use benchtop_core::{LogLevel, Report, RunEvent, RunId, RunStatus, SlurmOptions};
 use benchtop_runner::{Cancel, Outcome, Write, write_events};
 use benchtop_slurm::{ArrayJob, TaskState};
 use benchtop_store::Store;
@@ -21,12 +21,16 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::TOKEN_ENV;
-use crate::workers::Workers;
+use crate::inbox::{self, Parcel};
+use crate::server::{record_artifact, record_checkpoint};
+use crate::workers::{Claimed, Workers};
 
 /// How often the holder asks `squeue` how the tasks are.
 const POLL: Duration = Duration::from_millis(1000);
-/// How long after its task ended a run's own end may still be on its way.
+/// How long after its task ended a run's own end may still be on its way: over TCP, and as
+/// a parcel in the inbox (a shared file system may show a file to another host late).
 const GRACE: Duration = Duration::from_secs(3);
+const INBOX_GRACE: Duration = Duration::from_secs(10);
 
 /// Where a launch's workers reach their holder.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -45,7 +49,8 @@ pub struct LaunchRecord {
     pub job: u64,
     /// Task i trains run i.
     pub runs: Vec<RunId>,
-    pub reach: Reach,
+    /// Where its workers report over TCP; `None`: through the launch's inbox.
+    pub reach: Option<Reach>,
 }
 
 /// A launch whose holder went away while some of its tasks still wait or run.
@@ -60,18 +65,19 @@ pub struct Orphan {
 pub struct SlurmLauncher {
     store: Arc<Store>,
     workers: Arc<Workers>,
-    /// Where this holder's new launches report.
-    reach: Reach,
-    /// The `benchtop` the tasks run (this one: on a cluster, a path the nodes share).
-    benchtop: PathBuf,
+    /// Where this holder's new launches report over TCP; `None`: not on TCP (the inbox only).
+    reach: Option<Reach>,
+    /// The `benchtop` the tasks run (on a cluster, a path the nodes share); `None` when it
+    /// cannot be found, which a launch then says.
+    benchtop: Option<PathBuf>,
     /// Each run's job and task, while its launch goes on.
     tasks: std::sync::Mutex<BTreeMap<RunId, (u64, usize)>>,
 }
 
 impl SlurmLauncher {
-    pub fn new(store: Arc<Store>, workers: Arc<Workers>, reach: Reach) -> std::io::Result<Self> {
-        let benchtop = std::env::current_exe()?;
-        Ok(SlurmLauncher { store, workers, reach, benchtop, tasks: Default::default() })
+    pub fn new(store: Arc<Store>, workers: Arc<Workers>, reach: Option<Reach>) -> Self {
+        let benchtop = worker_binary();
+        SlurmLauncher { store, workers, reach, benchtop, tasks: Default::default() }
     }
 
     /// Submit `runs` (queued in the store) as one job array and follow it to its end;
@@ -92,15 +98,15 @@ impl SlurmLauncher {
         let name = format!("benchtop-{name}");
         tokio::spawn(async move {
             let submitted = {
-                let (me, runs, name) = (me.clone(), runs.clone(), name.clone());
-                tokio::task::spawn_blocking(move || me.submit(&name, &runs, &options))
+                let (me, runs, name, tx) = (me.clone(), runs.clone(), name.clone(), tx.clone());
+                tokio::task::spawn_blocking(move || me.submit(&name, &runs, &options, &tx))
                     .await
                     .unwrap_or_else(|e| Err(format!("submitting: {e}")))
             };
             match submitted {
-                Ok(job) => {
+                Ok((job, inbox)) => {
                     let tasks: Vec<(usize, RunId)> = runs.iter().copied().enumerate().collect();
-                    me.follow(job, &tasks, &stop).await;
+                    me.follow(job, &tasks, &stop, inbox.as_deref()).await;
                     let _ = std::fs::remove_file(me.record_path(&runs));
                 }
                 Err(e) => {
@@ -142,8 +148,9 @@ impl SlurmLauncher {
             runs.push((*index, *run));
         }
         let me = self.clone();
+        let inbox = orphan.launch.reach.is_none().then(|| self.launch_dir(&orphan.launch.runs).join("inbox"));
         tokio::spawn(async move {
-            me.follow(job, &runs, &stop).await;
+            me.follow(job, &runs, &stop, inbox.as_deref()).await;
             let all: Vec<RunId> = runs.iter().map(|(_, r)| *r).collect();
             let _ = std::fs::remove_file(me.record_path(&orphan.launch.runs));
             let _ = done.send(me.finish(&all, tx, writer).await);
@@ -189,8 +196,15 @@ impl SlurmLauncher {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Write the batch script and submit it; the array's job id.
-    fn submit(&self, name: &str, runs: &[RunId], options: &SlurmOptions) -> Result<u64, String> {
+    /// Write the batch script and submit it; the array's job id, and its inbox when its
+    /// workers report through one.
+    fn submit(
+        &self,
+        name: &str,
+        runs: &[RunId],
+        options: &SlurmOptions,
+        tx: &std::sync::mpsc::Sender<Write>,
+    ) -> Result<(u64, Option<PathBuf>), String> {
         let quote = |path: &std::path::Path| {
             let text = path.display().to_string();
             if text.contains('\'') {
@@ -201,21 +215,47 @@ impl SlurmLauncher {
         };
         let dir = self.launch_dir(runs);
         std::fs::create_dir_all(&dir).map_err(|e| format!("making {}: {e}", dir.display()))?;
+        let reach = match (options.report, &self.reach) {
+            (Some(Report::Tcp), None) => {
+                return Err(
+                    "`report = \"tcp\"` needs a holder listening on TCP (`benchtop serve --listen HOST:PORT`); or use the inbox".into()
+                );
+            }
+            (Some(Report::Inbox), _) | (None, None) => None,
+            (_, Some(reach)) => Some(reach.clone()),
+        };
+        let inbox = reach.is_none().then(|| dir.join("inbox"));
+        if let Some(inbox) = &inbox {
+            for run in runs {
+                let record = self.store.run(*run).map_err(|e| e.to_string())?;
+                let checkpoint = benchtop_runner::resume_point(&self.store, *run, tx).map(|_| self.store.checkpoint_path(*run));
+                let claimed = Claimed { record, checkpoint: checkpoint.is_some() };
+                inbox::prepare(inbox, &claimed, checkpoint.as_deref()).map_err(|e| format!("preparing {}: {e}", inbox.display()))?;
+            }
+        }
         let ids: Vec<String> = runs.iter().map(RunId::to_string).collect();
-        // Only typed values reach the script: run ids, this binary's path and the cache's,
-        // and the holder's address. The token travels in sbatch's environment.
+        // Only typed values reach the script: run ids, this binary's path, the cache's and the
+        // inbox's, and the holder's address. The token travels in sbatch's environment.
+        let report = match (&reach, &inbox) {
+            (Some(reach), _) => format!("--holder {}", reach.address),
+            (None, Some(inbox)) => format!("--inbox {}", quote(inbox)?),
+            (None, None) => return Err("a launch without TCP reports through its inbox".into()),
+        };
         let script = format!(
-            "#!/bin/bash\n# A Benchtop launch on Slurm: array task i trains run i of this list.\nruns=({})\nexec {} worker --holder {} --cache {} \"${{runs[$SLURM_ARRAY_TASK_ID]}}\"\n",
+            "#!/bin/bash\n# A Benchtop launch on Slurm: array task i trains run i of this list.\nruns=({})\nexec {} worker {report} --cache {} \"${{runs[$SLURM_ARRAY_TASK_ID]}}\"\n",
             ids.join(" "),
-            quote(&self.benchtop)?,
-            self.reach.address,
+            quote(self.benchtop.as_deref().ok_or(
+                "Slurm's tasks run the `benchtop` command, and none was found beside this program or on PATH (`cargo build --workspace` builds it)"
+            )?)?,
             quote(&self.store.path().join("cache"))?,
         );
         std::fs::write(dir.join("job.sh"), &script).map_err(|e| format!("writing {}: {e}", dir.join("job.sh").display()))?;
-        let job = ArrayJob { name, tasks: runs.len(), options, script: &script, output_dir: &dir, env: &[(TOKEN_ENV, &self.reach.token)] };
+        let token = reach.as_ref().map(|r| [(TOKEN_ENV, r.token.as_str())]);
+        let env: &[(&str, &str)] = token.as_ref().map_or(&[], |t| t);
+        let job = ArrayJob { name, tasks: runs.len(), options, script: &script, output_dir: &dir, env };
         let id = benchtop_slurm::submit(&job).map_err(|e| e.to_string())?;
         // Recorded before any task can train: a launch no holder could take back is cancelled.
-        let record = LaunchRecord { job: id, runs: runs.to_vec(), reach: self.reach.clone() };
+        let record = LaunchRecord { job: id, runs: runs.to_vec(), reach };
         if let Err(e) = write_private(&dir.join(LAUNCH_RECORD), &record) {
             let _ = benchtop_slurm::cancel(id, None);
             return Err(format!("recording the launch in {}: {e}", dir.display()));
@@ -231,17 +271,61 @@ impl SlurmLauncher {
         if !cancelled.is_empty() {
             let _ = benchtop_slurm::cancel(id, Some(&cancelled));
         }
-        Ok(id)
+        Ok((id, inbox))
+    }
+
+    /// Record the parcels the open runs' workers left in the inbox, in order, each deleted
+    /// once stored. A parcel that cannot be read or recorded fails its run, and is kept.
+    fn ingest(&self, inbox: &Path, runs: &[RunId]) {
+        for run in runs {
+            let parcels = match inbox::waiting(inbox, *run) {
+                Ok(parcels) => parcels,
+                Err(e) => {
+                    self.workers.end(*run, RunStatus::Failed, format!("reading its inbox at {}: {e}", inbox.display()));
+                    continue;
+                }
+            };
+            for (path, parcel) in parcels {
+                let recorded = parcel.and_then(|parcel| match parcel {
+                    Parcel::Claim(claim) => {
+                        self.workers.claim(*run).map_err(|e| e.to_string())?;
+                        let host = claim.host.chars().filter(|c| !c.is_control()).take(255).collect::<String>();
+                        self.store.update_run(*run, |r| r.provenance.host = host).map(|_| ()).map_err(|e| e.to_string())
+                    }
+                    Parcel::Events(events) => {
+                        let events = events.into_iter().map(|e| e.into_run_event(*run)).collect();
+                        self.workers.send(*run, events).map_err(|e| e.to_string())
+                    }
+                    Parcel::Checkpoint(bytes) => record_checkpoint(&self.workers, *run, &bytes).map_err(|r| r.1),
+                    Parcel::Artifact { name, bytes } => record_artifact(&self.store, &self.workers, *run, &name, &bytes).map_err(|r| r.1),
+                });
+                match recorded {
+                    Ok(()) => {
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    Err(e) => {
+                        self.workers.end(*run, RunStatus::Failed, format!("its worker's parcel {}: {e}", path.display()));
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// Watch the array until every run has ended: a task that ended without its run's own
     /// end (killed, its node lost, out of time) ends the run `interrupted`, with what its
     /// worker sent kept, so it can be resumed.
-    async fn follow(&self, job: u64, runs: &[(usize, RunId)], stop: &Cancel) {
+    async fn follow(self: &Arc<Self>, job: u64, runs: &[(usize, RunId)], stop: &Cancel, inbox: Option<&Path>) {
         let started = Instant::now();
+        let grace = if inbox.is_some() { INBOX_GRACE } else { GRACE };
         let mut ended_at: BTreeMap<usize, (Instant, String)> = BTreeMap::new();
         let mut seen: std::collections::BTreeSet<usize> = Default::default();
         loop {
+            if let Some(inbox) = inbox {
+                let open: Vec<RunId> = runs.iter().map(|(_, r)| *r).filter(|r| self.workers.is_open(*r)).collect();
+                let (me, inbox) = (self.clone(), inbox.to_path_buf());
+                let _ = tokio::task::spawn_blocking(move || me.ingest(&inbox, &open)).await;
+            }
             let open: Vec<(usize, RunId)> = runs.iter().filter(|(_, r)| self.workers.is_open(*r)).copied().collect();
             if open.is_empty() {
                 return;
@@ -269,7 +353,7 @@ impl SlurmLauncher {
                     };
                     if let Some(how) = gone {
                         let (since, how) = ended_at.entry(index).or_insert_with(|| (Instant::now(), how));
-                        if since.elapsed() >= GRACE {
+                        if since.elapsed() >= grace {
                             self.workers.end(
                                 run,
                                 RunStatus::Interrupted,
@@ -320,6 +404,21 @@ impl SlurmLauncher {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// The `benchtop` command the tasks run: this process when it is that command, else the one
+/// beside this program (the app's build puts both in one folder), else the one on PATH.
+fn worker_binary() -> Option<PathBuf> {
+    let me = std::env::current_exe().ok();
+    if let Some(me) = &me
+        && me.file_name().is_some_and(|n| n == "benchtop")
+    {
+        return Some(me.clone());
+    }
+    let beside = me.as_deref().and_then(Path::parent).map(|dir| dir.join("benchtop"));
+    let on_path =
+        std::env::var_os("PATH").into_iter().flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>()).map(|d| d.join("benchtop"));
+    beside.into_iter().chain(on_path).find(|p| p.is_file())
 }
 
 /// The file a launch's folder keeps while the launch goes on.

@@ -183,6 +183,7 @@ mod tests {
             cpus: Some(4),
             mem: Some("8G".into()),
             throttle: Some(3),
+            report: None,
         };
         let job = ArrayJob {
             name: "benchtop-isr",

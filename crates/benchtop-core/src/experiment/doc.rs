@@ -143,16 +143,20 @@ n_envs = [2, 6]
 
     #[test]
     fn a_files_executor_and_slurm_options_survive_the_form() {
-        let file = "name = \"demo\"\nstudy = \"isr\"\nexecutor = \"slurm\"\n[slurm]\npartition = \"cpu\"\nthrottle = 4\n";
+        let file =
+            "name = \"demo\"\nstudy = \"isr\"\nexecutor = \"slurm\"\n[slurm]\npartition = \"cpu\"\nthrottle = 4\nreport = \"inbox\"\n";
         let exp = Experiment::parse(file, "demo.toml").unwrap();
         assert_eq!(exp.executor, Executor::Slurm);
         let doc = ExperimentDoc::from_experiment(&exp);
         let again = Experiment::parse(&doc.to_toml().unwrap(), "again.toml").unwrap();
         assert_eq!(again.executor, Executor::Slurm);
-        assert_eq!(again.slurm, SlurmOptions { partition: Some("cpu".into()), throttle: Some(4), ..SlurmOptions::default() });
+        let report = Some(super::super::Report::Inbox);
+        assert_eq!(again.slurm, SlurmOptions { partition: Some("cpu".into()), throttle: Some(4), report, ..SlurmOptions::default() });
         let bad = file.replace("throttle = 4", "throttle = 4\nmem = \"4 GB\"");
         let err = Experiment::parse(&bad, "bad.toml").unwrap_err().to_string();
         assert!(err.contains("slurm.mem") && err.starts_with("bad.toml:"), "{err}");
+        let err = Experiment::parse(&file.replace("\"inbox\"", "\"pigeon\""), "bad.toml").unwrap_err().to_string();
+        assert!(err.starts_with("bad.toml:7:") && err.contains("report") && err.contains("inbox"), "{err}");
         let plain = ExperimentDoc::from_experiment(&Experiment::parse(FILE, "demo.toml").unwrap());
         assert!(!plain.to_toml().unwrap().contains("executor"), "a local file stays as it was");
     }

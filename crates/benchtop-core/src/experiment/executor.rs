@@ -9,6 +9,7 @@
 //! cpus = 2           # per run
 //! mem = "4G"         # per run: a number with an optional K, M, G or T
 //! throttle = 8       # array tasks running at once, at most
+//! report = "inbox"   # how workers send back: "tcp" to the holder, or "inbox" files
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,17 @@ impl Executor {
     }
 }
 
+/// How a Slurm launch's workers send back what their runs log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum Report {
+    /// Over TCP to the store's holder, with its token: the nodes need a route back to it.
+    Tcp,
+    /// As files in the launch's folder on the file system the nodes share with the store,
+    /// which the holder reads: for clusters with no route back, and holders not on TCP.
+    Inbox,
+}
+
 /// A Slurm launch's options (`[slurm]`). They become `sbatch` arguments, so each is checked
 /// to the characters Slurm's own syntax uses: no value can carry anything else into the command.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -43,6 +55,8 @@ pub struct SlurmOptions {
     pub cpus: Option<u32>,
     pub mem: Option<String>,
     pub throttle: Option<u32>,
+    /// Unset: over TCP when the holder listens there, else through the inbox.
+    pub report: Option<Report>,
 }
 
 impl SlurmOptions {
@@ -95,6 +109,7 @@ mod tests {
             cpus: Some(4),
             mem: Some("16G".into()),
             throttle: Some(8),
+            report: Some(Report::Inbox),
         };
         assert_eq!(ok.check(), Ok(()));
         for t in ["30", "10:00", "1:00:00", "2-12", "2-12:00:00"] {
