@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use benchtop_core::{Checkpoint, RunEvent, RunId, RunStatus};
-use benchtop_runner::{Place, finished, train};
+use benchtop_runner::{Place, finished, system, train};
 use benchtop_serve::Remote;
 use benchtop_serve::inbox::{Outbox, Parcel};
 use benchtop_serve::workers::{Claim, Claimed, WorkerBatch, WorkerEvent};
@@ -119,9 +119,22 @@ pub fn worker(holder: Option<&str>, inbox: Option<&Path>, run: &str, cache: &Pat
 
     let (tx, rx) = std::sync::mpsc::channel::<RunEvent>();
     let record = claimed.record;
+    // System metrics as a local run has them (the task's own process: one run in it).
+    let active = system::Active::default();
+    let sampling = Arc::new(AtomicBool::new(false));
+    let sampler = system::from_env().map(|every| {
+        let (active, tx, stop) = (active.clone(), tx.clone(), sampling.clone());
+        std::thread::spawn(move || system::sample(active, tx, every, stop))
+    });
     let trainer = std::thread::spawn(move || {
         let registry = benchtop_studies::registry();
-        let result = train(&registry, &record, &tx, cancelled, place, checkpoint, || {});
+        let result = train(&registry, &record, &tx, cancelled, place, checkpoint, || active.start(record.id));
+        // No system sample of this run may follow its end.
+        active.end(record.id);
+        sampling.store(true, Ordering::Relaxed);
+        if let Some(sampler) = sampler {
+            let _ = sampler.join();
+        }
         let _ = tx.send(finished(record.id, result));
     });
 

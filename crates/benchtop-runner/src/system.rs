@@ -34,7 +34,7 @@ fn setting(value: Option<&str>) -> Option<Duration> {
 
 /// The runs training now and when each started.
 #[derive(Clone, Default)]
-pub(crate) struct Active(Arc<Mutex<HashMap<RunId, Instant>>>);
+pub struct Active(Arc<Mutex<HashMap<RunId, Instant>>>);
 
 impl Active {
     fn lock(&self) -> MutexGuard<'_, HashMap<RunId, Instant>> {
@@ -42,13 +42,13 @@ impl Active {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn start(&self, run: RunId) {
+    pub fn start(&self, run: RunId) {
         self.lock().insert(run, Instant::now());
     }
 
     /// Forget a run before its `Finished` event is sent: the sampler sends while holding the
     /// lock, so no sample of this run can follow its end in the channel.
-    pub(crate) fn end(&self, run: RunId) {
+    pub fn end(&self, run: RunId) {
         self.lock().remove(&run);
     }
 }
@@ -77,7 +77,7 @@ pub fn read() -> Option<Reading> {
 
 /// Sample every `every` until `stop`, sending `system_cpu_percent` (of one core),
 /// `system_rss_mib` and `system_runs` to every active run, at the step of its elapsed seconds.
-pub(crate) fn sample(active: Active, tx: Sender<RunEvent>, every: Duration, stop: Arc<AtomicBool>) {
+pub fn sample(active: Active, tx: Sender<RunEvent>, every: Duration, stop: Arc<AtomicBool>) {
     // A first reading, so the first sample already has a CPU figure.
     let mut last: Option<(Instant, f64)> = read().map(|r| (Instant::now(), r.cpu_s));
     let mut next = Instant::now() + every;
