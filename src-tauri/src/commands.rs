@@ -199,10 +199,14 @@ pub fn launch(handle: AppHandle, app: State<'_, App>, doc: ExperimentDoc, file: 
     let exp = exp.ok_or_else(|| checked.error.map(|e| e.text).unwrap_or_default())?;
     let slurm = match exp.executor {
         benchtop_core::Executor::Local => None,
-        benchtop_core::Executor::Slurm => Some(app.slurm.get().cloned().ok_or_else(|| {
-            "this window could not serve its store, so it cannot follow runs on Slurm: launch the file with `benchtop run FILE` instead"
-                .to_owned()
-        })?),
+        benchtop_core::Executor::Slurm => {
+            let slurm = app.slurm.get().cloned().ok_or_else(|| {
+                "this window could not serve its store, so it cannot follow runs on Slurm: launch the file with `benchtop run FILE` instead".to_owned()
+            })?;
+            // Said before anything is queued.
+            slurm.can_report(exp.slurm.report).map_err(|e| format!("{e} (this window listens on no TCP port)"))?;
+            Some(slurm)
+        }
     };
     let mut plans = exp.plan(&app.registry).map_err(text)?;
     for plan in &mut plans {
@@ -310,7 +314,15 @@ pub fn cancel_runs(handle: AppHandle, app: State<'_, App>, ids: Vec<String>) -> 
 /// from its last checkpoint where its study saved one.
 #[tauri::command]
 pub fn resume_runs(handle: AppHandle, app: State<'_, App>, ids: Vec<String>) -> Reply<Vec<RunId>> {
-    let again = app.runner.requeue(&parse_ids(&ids)?).map_err(text)?;
+    let ids = parse_ids(&ids)?;
+    // Never train a run twice: its Slurm launch may still go on, here or for a holder gone.
+    if let Some(run) = ids.iter().find(|id| app.slurm.get().is_some_and(|s| s.follows(**id))) {
+        return Err(format!("run {run} is still training on Slurm for this window"));
+    }
+    if let Some(why) = benchtop_serve::slurm::still_on_slurm(&app.store, &ids) {
+        return Err(why);
+    }
+    let again = app.runner.requeue(&ids).map_err(text)?;
     if again.is_empty() {
         return Err("none of these runs can be resumed: only cancelled, interrupted or failed runs can".into());
     }

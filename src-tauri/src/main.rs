@@ -88,7 +88,8 @@ fn serve(app: &mut tauri::App) {
     if let Some(slurm) = &holder.slurm {
         let _ = state.slurm.set(slurm.clone());
         let (handle, slurm, store) = (app.handle().clone(), slurm.clone(), state.store());
-        tauri::async_runtime::block_on(async move { commands::take_back(&handle, &slurm, &store) });
+        // Off the main thread: `squeue` may be slow to answer, and the window opens meanwhile.
+        tauri::async_runtime::spawn_blocking(move || commands::take_back(&handle, &slurm, &store));
     }
     let holder = Arc::new(holder);
     // Inside the app's runtime: serving spawns its accept loop there.

@@ -259,13 +259,8 @@ pub fn resume(at: &At, runs: &[String], experiment: Option<&str>, jobs: Option<u
             let registry = benchtop_studies::registry();
             // A run whose Slurm task still trains for a holder that went away is taken back by
             // `benchtop serve`, not trained a second time.
-            let (orphans, _) = benchtop_serve::slurm::orphans(store);
-            let mut live = orphans.iter().flat_map(|o| o.live.iter().map(move |(i, run, state)| (o.launch.job, *i, *run, state)));
-            if let Some((job, index, run, state)) = live.find(|(_, _, run, _)| wanted.contains(run)) {
-                bail!(
-                    "run {run}'s Slurm task {job}_{index} is still {}: `benchtop serve` takes it back where its worker reports (or `scancel {job}_{index}` first)",
-                    state.to_lowercase()
-                );
+            if let Some(why) = benchtop_serve::slurm::still_on_slurm(store, &wanted) {
+                bail!("{why}");
             }
             let runner = Runner::new(store.clone(), registry.clone(), jobs);
             let ids = runner.requeue(&wanted)?;
@@ -764,11 +759,10 @@ pub fn serve(at: &At, listen: Option<std::net::SocketAddr>, jobs: Option<usize>)
                     }
                 }
             }
-            own.get_or_insert_with(|| reach.clone());
             adopted.push(orphan);
         }
-        // Launches on Slurm report to this holder over TCP when it listens there, else
-        // through their inbox.
+        // Launches on Slurm report to this holder over TCP when it listens there (`--listen`),
+        // else through their inbox: a taken-back launch's address serves only its workers.
         holder = holder.with_slurm(own);
         let holder = Arc::new(holder);
         if let Some(slurm) = &holder.slurm {

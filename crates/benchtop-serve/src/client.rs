@@ -300,11 +300,18 @@ fn refusal(endpoint: &Endpoint, status: StatusCode, bytes: &[u8]) -> StoreError 
 }
 
 /// One request and its whole answer; a non-success answer is its refusal.
+/// A holder whose machine went away mid-answer leaves no error to read: after this long the
+/// request counts as lost (a worker sends it again). Launches stream, and are not fetched.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(180);
+
 async fn fetch(endpoint: &Endpoint, method: Method, uri: &str, body: Option<Vec<u8>>) -> std::result::Result<Bytes, Failure> {
-    let response = send(endpoint, method, uri, body).await?;
-    let status = response.status();
-    let bytes = response.into_body().collect().await.map_err(|e| Refused(lost(endpoint, e)))?.to_bytes();
-    if status.is_success() { Ok(bytes) } else { Err(Refused(refusal(endpoint, status, &bytes))) }
+    let whole = async {
+        let response = send(endpoint, method, uri, body).await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await.map_err(|e| Refused(lost(endpoint, e)))?.to_bytes();
+        if status.is_success() { Ok(bytes) } else { Err(Refused(refusal(endpoint, status, &bytes))) }
+    };
+    tokio::time::timeout(ANSWER_TIMEOUT, whole).await.unwrap_or_else(|_| Err(Refused(lost(endpoint, "no answer within 3 minutes"))))
 }
 
 /// Open a connection (one per request: a local socket costs microseconds) and send.

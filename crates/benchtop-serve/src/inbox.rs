@@ -33,6 +33,13 @@ const OUT: &str = "out";
 pub fn prepare(inbox: &Path, claimed: &Claimed, checkpoint: Option<&Path>) -> std::io::Result<()> {
     let dir = run_dir(inbox, claimed.record.id);
     std::fs::create_dir_all(dir.join(OUT))?;
+    {
+        // Only this user's workers write here.
+        use std::os::unix::fs::PermissionsExt;
+        for d in [inbox.to_path_buf(), dir.clone(), dir.join(OUT)] {
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
     if let Some(from) = checkpoint {
         std::fs::copy(from, dir.join(CHECKPOINT))?;
     }
@@ -99,9 +106,8 @@ impl Outbox {
     }
 }
 
-/// The holder's side: the whole parcels waiting in a run's folder, oldest first, each with
-/// its path (to delete once stored). A parcel that does not decode is an error naming it.
-pub fn waiting(inbox: &Path, run: RunId) -> std::io::Result<Vec<(PathBuf, Result<Parcel, String>)>> {
+/// The holder's side: the names of the whole parcels waiting in a run's folder, oldest first.
+pub fn waiting(inbox: &Path, run: RunId) -> std::io::Result<Vec<String>> {
     let dir = run_dir(inbox, run).join(OUT);
     let mut names: Vec<String> = match std::fs::read_dir(&dir) {
         Ok(entries) => entries.filter_map(Result::ok).filter_map(|e| e.file_name().into_string().ok()).collect(),
@@ -110,23 +116,35 @@ pub fn waiting(inbox: &Path, run: RunId) -> std::io::Result<Vec<(PathBuf, Result
     };
     names.retain(|n| !n.ends_with(".partial"));
     names.sort();
-    let mut parcels = Vec::with_capacity(names.len());
-    for name in names {
-        let path = dir.join(&name);
-        let bytes = std::fs::read(&path)?;
-        let what = name.split_once('.').map_or("", |(_, kind)| kind);
-        let parcel = match what {
-            "claim" => serde_json::from_slice(&bytes).map(Parcel::Claim).map_err(|e| e.to_string()),
-            "events" => serde_json::from_slice(&bytes).map(Parcel::Events).map_err(|e| e.to_string()),
-            "checkpoint" => Ok(Parcel::Checkpoint(bytes)),
-            other => match other.strip_prefix("artifact.") {
-                Some(artifact) => Ok(Parcel::Artifact { name: artifact.to_owned(), bytes }),
-                None => Err("not a parcel a worker writes".to_owned()),
-            },
-        };
-        parcels.push((path, parcel.map_err(|e| format!("{name}: {e}"))));
+    Ok(names)
+}
+
+/// The path of a waiting parcel.
+pub fn parcel_path(inbox: &Path, run: RunId, name: &str) -> PathBuf {
+    run_dir(inbox, run).join(OUT).join(name)
+}
+
+/// Read one waiting parcel: `Err(Ok(e))` when it could not be read (try again later),
+/// `Err(Err(why))` when it is not a parcel a worker writes (never will be).
+pub fn read(inbox: &Path, run: RunId, name: &str) -> Result<Parcel, Result<std::io::Error, String>> {
+    let path = parcel_path(inbox, run, name);
+    // A parcel is a file the worker renamed into place: not a link to elsewhere.
+    let meta = std::fs::symlink_metadata(&path).map_err(Ok)?;
+    if !meta.file_type().is_file() {
+        return Err(Err(format!("{name}: not a plain file")));
     }
-    Ok(parcels)
+    let bytes = std::fs::read(&path).map_err(Ok)?;
+    let what = name.split_once('.').map_or("", |(_, kind)| kind);
+    let parcel = match what {
+        "claim" => serde_json::from_slice(&bytes).map(Parcel::Claim).map_err(|e| e.to_string()),
+        "events" => serde_json::from_slice(&bytes).map(Parcel::Events).map_err(|e| e.to_string()),
+        "checkpoint" => Ok(Parcel::Checkpoint(bytes)),
+        other => match other.strip_prefix("artifact.") {
+            Some(artifact) => Ok(Parcel::Artifact { name: artifact.to_owned(), bytes }),
+            None => Err("not a parcel a worker writes".to_owned()),
+        },
+    };
+    parcel.map_err(|e| Err(format!("{name}: {e}")))
 }
 
 #[cfg(test)]
@@ -147,23 +165,26 @@ mod tests {
         outbox.send(&Parcel::Artifact { name: "fig.v2.png".into(), bytes: vec![7] }).expect("artifact");
         // A parcel being written is not read.
         std::fs::write(run_dir(dir.path(), run).join(OUT).join("99.events.partial"), b"[").expect("staged");
-        let parcels = waiting(dir.path(), run).expect("read");
+        let read_all = || -> Vec<Result<Parcel, String>> {
+            let names = waiting(dir.path(), run).expect("list");
+            names.iter().map(|n| read(dir.path(), run, n).map_err(|e| e.map_or_else(|why| why, |io| io.to_string()))).collect()
+        };
+        let parcels = read_all();
         assert_eq!(parcels.len(), 14);
-        assert!(matches!(&parcels[0].1, Ok(Parcel::Claim(c)) if c.host == "node1"));
-        for (step, (_, parcel)) in parcels[1..13].iter().enumerate() {
+        assert!(matches!(&parcels[0], Ok(Parcel::Claim(c)) if c.host == "node1"));
+        for (step, parcel) in parcels[1..13].iter().enumerate() {
             assert!(
                 matches!(parcel, Ok(Parcel::Events(e)) if e[0] == WorkerEvent::Metric { name: "loss".into(), step: step as u64, bits: (step as f64).to_bits() }),
                 "in order past 10"
             );
         }
-        assert!(matches!(&parcels[13].1, Ok(Parcel::Artifact { name, bytes }) if name == "fig.v2.png" && bytes == &[7]));
+        assert!(matches!(&parcels[13], Ok(Parcel::Artifact { name, bytes }) if name == "fig.v2.png" && bytes == &[7]));
         // A requeued task's worker starts later: its parcels sort after the first one's.
         std::thread::sleep(std::time::Duration::from_millis(2));
         let again = Outbox::new(dir.path(), run);
         again.send(&Parcel::Events(Vec::new())).expect("events");
-        let parcels = waiting(dir.path(), run).expect("read");
-        assert!(matches!(&parcels[14].1, Ok(Parcel::Events(e)) if e.is_empty()));
+        assert!(matches!(&read_all()[14], Ok(Parcel::Events(e)) if e.is_empty()));
         std::fs::write(run_dir(dir.path(), run).join(OUT).join("5.junk"), b"").expect("junk");
-        assert!(waiting(dir.path(), run).expect("read").iter().any(|(_, p)| p.as_ref().is_err_and(|e| e.starts_with("5.junk"))));
+        assert!(read_all().iter().any(|p| p.as_ref().is_err_and(|e| e.starts_with("5.junk"))));
     }
 }

@@ -482,9 +482,16 @@ pub(crate) fn record_artifact(store: &Store, workers: &Workers, run: RunId, name
     let name = artifact_name(name)?;
     let dir = store.artifacts_dir(run);
     let path = dir.join(&name);
+    // Durable before the worker is answered, as its points are: staged, synced, renamed.
     let write = || -> std::io::Result<()> {
+        use std::io::Write as _;
         std::fs::create_dir_all(&dir)?;
-        std::fs::write(&path, bytes)
+        let staged = dir.join(format!(".{name}.partial"));
+        let mut file = std::fs::File::create(&staged)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&staged, &path)?;
+        std::fs::File::open(&dir)?.sync_all()
     };
     write().map_err(|e| Refusal(StatusCode::INTERNAL_SERVER_ERROR, format!("writing {}: {e}", path.display())))?;
     workers.send(run, vec![RunEvent::Artifact { run, name, path }]).map_err(|e| Refusal(StatusCode::CONFLICT, e.to_string()))
@@ -627,6 +634,9 @@ fn queue(h: &Holder, request: LaunchRequest) -> Result<Queued, Refusal> {
                 match exp.executor {
                     Executor::Local => local = true,
                     Executor::Slurm => {
+                        if let Some(slurm) = &h.slurm {
+                            slurm.can_report(exp.slurm.report).map_err(|e| bad(format!("{}: {e}", file.file)))?;
+                        }
                         if h.slurm.is_none() {
                             return Err(bad(format!(
                                 "{}: {} does not launch on Slurm (close it and run `benchtop serve`, or launch with the store free)",
@@ -665,6 +675,9 @@ fn queue(h: &Holder, request: LaunchRequest) -> Result<Queued, Refusal> {
                         "run {busy} is still ending on Slurm (its task is being stopped); resume it once it reads cancelled or interrupted"
                     ),
                 ));
+            }
+            if let Some(why) = crate::slurm::still_on_slurm(&h.store, &runs) {
+                return Err(Refusal(StatusCode::CONFLICT, why));
             }
             let ids = runner.requeue(&runs)?;
             // Only checkpoints the runner will go on from: readable, and of this version.

@@ -30,7 +30,7 @@ const POLL: Duration = Duration::from_millis(1000);
 /// How long after its task ended a run's own end may still be on its way: over TCP, and as
 /// a parcel in the inbox (a shared file system may show a file to another host late).
 const GRACE: Duration = Duration::from_secs(3);
-const INBOX_GRACE: Duration = Duration::from_secs(10);
+const INBOX_GRACE: Duration = Duration::from_secs(30);
 
 /// Where a launch's workers reach their holder.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,12 +72,14 @@ pub struct SlurmLauncher {
     benchtop: Option<PathBuf>,
     /// Each run's job and task, while its launch goes on.
     tasks: std::sync::Mutex<BTreeMap<RunId, (u64, usize)>>,
+    /// The last inbox parcel recorded of each run.
+    read_up_to: std::sync::Mutex<std::collections::HashMap<RunId, String>>,
 }
 
 impl SlurmLauncher {
     pub fn new(store: Arc<Store>, workers: Arc<Workers>, reach: Option<Reach>) -> Self {
         let benchtop = worker_binary();
-        SlurmLauncher { store, workers, reach, benchtop, tasks: Default::default() }
+        SlurmLauncher { store, workers, reach, benchtop, tasks: Default::default(), read_up_to: Default::default() }
     }
 
     /// Submit `runs` (queued in the store) as one job array and follow it to its end;
@@ -135,14 +137,12 @@ impl SlurmLauncher {
             if self.store.update_run(*run, |r| (r.status, r.error) = (status, None)).is_err() {
                 continue; // deleted meanwhile
             }
-            let _ = tx.send(Write::Event(RunEvent::Log {
-                run: *run,
-                level: LogLevel::Warn,
-                text: format!(
-                    "its holder went away while Slurm task {job}_{index} was {}; {holder} took the run back",
-                    state.to_lowercase()
-                ),
-            }));
+            let text = if state == ENDED {
+                format!("its holder went away; Slurm task {job}_{index} ended meanwhile, and {holder} read what it left in the inbox")
+            } else {
+                format!("its holder went away while Slurm task {job}_{index} was {}; {holder} took the run back", state.to_lowercase())
+            };
+            let _ = tx.send(Write::Event(RunEvent::Log { run: *run, level: LogLevel::Warn, text }));
             self.workers.expect(*run, tx.clone());
             self.tasks().insert(*run, (job, *index));
             runs.push((*index, *run));
@@ -174,6 +174,7 @@ impl SlurmLauncher {
         for run in runs {
             self.workers.forget(*run);
             self.tasks().remove(run);
+            self.read_up_to().remove(run);
         }
         drop(tx);
         tokio::task::spawn_blocking(move || writer.join())
@@ -215,14 +216,10 @@ impl SlurmLauncher {
         };
         let dir = self.launch_dir(runs);
         std::fs::create_dir_all(&dir).map_err(|e| format!("making {}: {e}", dir.display()))?;
-        let reach = match (options.report, &self.reach) {
-            (Some(Report::Tcp), None) => {
-                return Err(
-                    "`report = \"tcp\"` needs a holder listening on TCP (`benchtop serve --listen HOST:PORT`); or use the inbox".into()
-                );
-            }
-            (Some(Report::Inbox), _) | (None, None) => None,
-            (_, Some(reach)) => Some(reach.clone()),
+        self.can_report(options.report)?;
+        let reach = match options.report {
+            Some(Report::Inbox) => None,
+            _ => self.reach.clone(),
         };
         let inbox = reach.is_none().then(|| dir.join("inbox"));
         if let Some(inbox) = &inbox {
@@ -254,7 +251,7 @@ impl SlurmLauncher {
         let env: &[(&str, &str)] = token.as_ref().map_or(&[], |t| t);
         let job = ArrayJob { name, tasks: runs.len(), options, script: &script, output_dir: &dir, env };
         let id = benchtop_slurm::submit(&job).map_err(|e| e.to_string())?;
-        // Recorded before any task can train: a launch no holder could take back is cancelled.
+        // Recorded as soon as Slurm has the job: a launch no holder could take back is cancelled.
         let record = LaunchRecord { job: id, runs: runs.to_vec(), reach };
         if let Err(e) = write_private(&dir.join(LAUNCH_RECORD), &record) {
             let _ = benchtop_slurm::cancel(id, None);
@@ -275,41 +272,79 @@ impl SlurmLauncher {
     }
 
     /// Record the parcels the open runs' workers left in the inbox, in order, each deleted
-    /// once stored. A parcel that cannot be read or recorded fails its run, and is kept.
+    /// once stored (and remembered, so one whose deletion failed is not recorded twice). A
+    /// parcel that cannot be read now is tried again on the next round; one that is not a
+    /// worker's parcel fails its run, is kept for a person to look at, and its task is
+    /// cancelled.
     fn ingest(&self, inbox: &Path, runs: &[RunId]) {
         for run in runs {
-            let parcels = match inbox::waiting(inbox, *run) {
-                Ok(parcels) => parcels,
-                Err(e) => {
-                    self.workers.end(*run, RunStatus::Failed, format!("reading its inbox at {}: {e}", inbox.display()));
+            let Ok(names) = inbox::waiting(inbox, *run) else { continue };
+            for name in names {
+                if self.read_up_to().get(run).is_some_and(|last| name <= *last) {
+                    let _ = std::fs::remove_file(inbox::parcel_path(inbox, *run, &name));
                     continue;
                 }
-            };
-            for (path, parcel) in parcels {
-                let recorded = parcel.and_then(|parcel| match parcel {
-                    Parcel::Claim(claim) => {
-                        self.workers.claim(*run).map_err(|e| e.to_string())?;
+                let parcel = match inbox::read(inbox, *run, &name) {
+                    Ok(parcel) => parcel,
+                    Err(Ok(_)) => break, // not readable yet: next round
+                    Err(Err(why)) => {
+                        self.give_up(*run, format!("its worker's parcel in {}: {why}", inbox.display()));
+                        break;
+                    }
+                };
+                let recorded = match parcel {
+                    Parcel::Claim(claim) => self.workers.claim(*run).map_err(|e| e.to_string()).and_then(|_| {
                         let host = claim.host.chars().filter(|c| !c.is_control()).take(255).collect::<String>();
                         self.store.update_run(*run, |r| r.provenance.host = host).map(|_| ()).map_err(|e| e.to_string())
-                    }
+                    }),
                     Parcel::Events(events) => {
                         let events = events.into_iter().map(|e| e.into_run_event(*run)).collect();
                         self.workers.send(*run, events).map_err(|e| e.to_string())
                     }
                     Parcel::Checkpoint(bytes) => record_checkpoint(&self.workers, *run, &bytes).map_err(|r| r.1),
                     Parcel::Artifact { name, bytes } => record_artifact(&self.store, &self.workers, *run, &name, &bytes).map_err(|r| r.1),
-                });
+                };
                 match recorded {
                     Ok(()) => {
-                        let _ = std::fs::remove_file(&path);
+                        let _ = std::fs::remove_file(inbox::parcel_path(inbox, *run, &name));
+                        self.read_up_to().insert(*run, name);
                     }
                     Err(e) => {
-                        self.workers.end(*run, RunStatus::Failed, format!("its worker's parcel {}: {e}", path.display()));
+                        self.give_up(*run, format!("its worker's parcel {name}: {e}"));
                         break;
                     }
                 }
             }
         }
+    }
+
+    /// End a run `failed` and cancel its task: what it would still send cannot be recorded.
+    fn give_up(&self, run: RunId, why: String) {
+        if self.workers.end(run, RunStatus::Failed, why)
+            && let Some((job, index)) = self.tasks().get(&run).copied()
+        {
+            let _ = benchtop_slurm::cancel(job, Some(&[index]));
+        }
+    }
+
+    fn read_up_to(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<RunId, String>> {
+        self.read_up_to.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether a file's `report` can be honoured here: over TCP needs a holder on TCP.
+    pub fn can_report(&self, report: Option<Report>) -> Result<(), String> {
+        match (report, &self.reach) {
+            (Some(Report::Tcp), None) => Err(
+                "`report = \"tcp\"` needs a holder listening on TCP (`benchtop serve --listen HOST:PORT`); leave it out, or use \"inbox\""
+                    .into(),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `run` belongs to a launch this holder follows.
+    pub fn follows(&self, run: RunId) -> bool {
+        self.tasks().contains_key(&run)
     }
 
     /// Watch the array until every run has ended: a task that ended without its run's own
@@ -353,6 +388,13 @@ impl SlurmLauncher {
                     };
                     if let Some(how) = gone {
                         let (since, how) = ended_at.entry(index).or_insert_with(|| (Instant::now(), how));
+                        if since.elapsed() >= grace
+                            && let Some(inbox) = inbox
+                        {
+                            // A last look: what the worker left before its task ended.
+                            let (me, inbox) = (self.clone(), inbox.to_path_buf());
+                            let _ = tokio::task::spawn_blocking(move || me.ingest(&inbox, &[run])).await;
+                        }
                         if since.elapsed() >= grace {
                             self.workers.end(
                                 run,
@@ -421,6 +463,22 @@ fn worker_binary() -> Option<PathBuf> {
     beside.into_iter().chain(on_path).find(|p| p.is_file())
 }
 
+/// Why some of `runs` cannot be trained again here: their Slurm task still waits or runs
+/// (or left parcels) for a holder that went away. `None` when none is.
+pub fn still_on_slurm(store: &Store, runs: &[RunId]) -> Option<String> {
+    let (orphans, _) = orphans(store);
+    let mut live = orphans.iter().flat_map(|o| o.live.iter().map(move |(i, run, state)| (o.launch.job, *i, *run, state)));
+    let (job, index, run, state) = live.find(|(_, _, run, _)| runs.contains(run))?;
+    let what =
+        if state == ENDED { "ended and left what it logged in the inbox".to_owned() } else { format!("is still {}", state.to_lowercase()) };
+    Some(format!(
+        "run {run}'s Slurm task {job}_{index} {what}: `benchtop serve` takes it back (or `scancel {job}_{index}` and delete the launch's folder in slurm/ first)"
+    ))
+}
+
+/// What [`orphans`] calls a task that ended while nobody followed it, leaving parcels.
+const ENDED: &str = "ENDED";
+
 /// The file a launch's folder keeps while the launch goes on.
 const LAUNCH_RECORD: &str = "launch.json";
 
@@ -467,16 +525,22 @@ pub fn orphans(store: &Store) -> (Vec<Orphan>, Vec<String>) {
                 continue;
             }
         };
+        // Through the inbox, a worker needs no holder: a task may have ended meanwhile and
+        // left everything it logged, still to be read.
+        let inbox = launch.reach.is_none().then(|| dir.path().join("inbox"));
+        let left_parcels = |run: RunId| inbox.as_ref().is_some_and(|i| inbox::waiting(i, run).is_ok_and(|n| !n.is_empty()));
         let live: Vec<(usize, RunId, String)> = launch
             .runs
             .iter()
             .enumerate()
-            .filter_map(|(index, run)| match states.get(&index) {
-                Some(TaskState::Live(state)) => {
-                    let record = store.run(*run).ok()?;
-                    (!record.status.is_final() || record.status == RunStatus::Interrupted).then(|| (index, *run, state.clone()))
-                }
-                _ => None,
+            .filter_map(|(index, run)| {
+                let state = match states.get(&index) {
+                    Some(TaskState::Live(state)) => state.clone(),
+                    _ if left_parcels(*run) => ENDED.to_owned(),
+                    _ => return None,
+                };
+                let record = store.run(*run).ok()?;
+                (!record.status.is_final() || record.status == RunStatus::Interrupted).then_some((index, *run, state))
             })
             .collect();
         if live.is_empty() {

@@ -96,6 +96,8 @@ pub enum WorkerRefusal {
     Closed(RunId),
     /// The store did not take the events (the launch's store errors).
     NotStored(RunId, String),
+    /// The store did not confirm them in time (a slow disk): the worker sends them again.
+    Slow(RunId),
 }
 
 impl std::fmt::Display for WorkerRefusal {
@@ -106,6 +108,10 @@ impl std::fmt::Display for WorkerRefusal {
             }
             WorkerRefusal::Closed(run) => write!(f, "the holder stopped recording run {run}"),
             WorkerRefusal::NotStored(run, why) => write!(f, "the holder could not store run {run}'s events: {why}"),
+            // Worded as a lost holder: the worker tries again.
+            WorkerRefusal::Slow(run) => {
+                write!(f, "the holder stopped answering: its store did not confirm run {run}'s events within 2 minutes")
+            }
         }
     }
 }
@@ -144,7 +150,8 @@ impl Workers {
         match stored.recv_timeout(std::time::Duration::from_secs(120)) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(why)) => Err(WorkerRefusal::NotStored(run, why)),
-            Err(_) => Err(WorkerRefusal::Closed(run)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(WorkerRefusal::Slow(run)),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(WorkerRefusal::Closed(run)),
         }
     }
 
