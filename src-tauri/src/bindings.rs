@@ -27,6 +27,8 @@ mod tests {
         benchtop_core::table::DiffRow::export_all_to(dir)?;
         crate::commands::GroupPage::export_all_to(dir)?;
         RunDetail::export_all_to(dir)?;
+        crate::commands::DrawnChart::export_all_to(dir)?;
+        benchtop_core::ChartView::export_all_to(dir)?;
         StatusEvent::export_all_to(dir)?;
         ProgressEvent::export_all_to(dir)?;
         MetricsEvent::export_all_to(dir)?;

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use benchtop_charts::{Size, prepare, render_svg};
-use benchtop_core::{ChartSpec, ExperimentDoc, Registry, RunEvent, RunId, RunRecord, RunStatus, StudyInfo};
+use benchtop_charts::{Size, prepare, prepare_in, render_svg_view};
+use benchtop_core::{ChartLayout, ChartSpec, ChartView, ExperimentDoc, Registry, RunEvent, RunId, RunRecord, RunStatus, StudyInfo};
 use benchtop_report::{ReportInput, export_any};
 use benchtop_runner::{Cancel, Outcome, Runner};
 use benchtop_store::{Artifact, LogLine, RunPage, RunQuery, Store};
@@ -477,14 +477,74 @@ pub fn diff_runs(app: State<'_, App>, ids: Vec<String>) -> Reply<Vec<benchtop_co
 /// Draw a chart spec over the given runs as SVG (the app shows it as an image).
 // async: runs off the main thread, so a large store or report never freezes the window.
 #[tauri::command(async)]
-pub fn render_chart(app: State<'_, App>, spec: ChartSpec, ids: Vec<String>, width: Option<u32>, height: Option<u32>) -> Reply<String> {
+pub fn render_chart(
+    app: State<'_, App>,
+    spec: ChartSpec,
+    ids: Vec<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+    view: Option<ChartView>,
+) -> Reply<DrawnChart> {
     let records = records(&app, &ids)?;
-    let chart = prepare(&spec, &records, Some(app.store.as_ref())).map_err(text)?;
+    let view = view.unwrap_or_default();
+    // Curves zoomed in are read again over the steps shown, so they keep their detail.
+    let window = if spec.kind == benchtop_core::ChartKind::Curves { view.x } else { None };
+    let chart = prepare_in(&spec, &records, Some(app.store.as_ref()), window).map_err(text)?;
     let mut size = Size::default();
     if let (Some(w), Some(h)) = (width, height) {
         size = Size { width: w.clamp(320, 2400), height: h.clamp(240, 1800) };
     }
-    render_svg(&chart, size).map_err(text)
+    let (svg, layout) = render_svg_view(&chart, size, &view).map_err(text)?;
+    let series = chart
+        .series
+        .iter()
+        .map(|s| {
+            let (r, g, b) = benchtop_charts::series_rgb(s.colour);
+            DrawnSeries {
+                label: s.label.clone(),
+                colour: format!("#{r:02x}{g:02x}{b:02x}"),
+                runs: s.runs.iter().map(RunId::to_string).collect(),
+                hidden: view.hidden.contains(&s.label),
+                points: s.points.iter().map(|p| DrawnPoint { x: p.x, y: p.y, ci: p.y_ci, n: p.n }).collect(),
+            }
+        })
+        .collect();
+    Ok(DrawnChart { svg, layout, series, categories: chart.categories, x_label: chart.x_label, y_label: chart.y_label })
+}
+
+/// A chart as the window shows it: the picture, where its plot and legend are, and what it
+/// drew (so hovering reads the nearest point, a click opens a run, a box zooms).
+#[derive(Serialize, TS)]
+pub struct DrawnChart {
+    pub svg: String,
+    pub layout: ChartLayout,
+    pub series: Vec<DrawnSeries>,
+    /// Bars: the label of each x position.
+    pub categories: Vec<String>,
+    pub x_label: String,
+    pub y_label: String,
+}
+
+/// One series as drawn.
+#[derive(Serialize, TS)]
+pub struct DrawnSeries {
+    pub label: String,
+    /// Its colour in the picture (#rrggbb).
+    pub colour: String,
+    /// The runs it draws: one for a single run's line.
+    pub runs: Vec<String>,
+    /// Left out by the view (listed, greyed, in the legend).
+    pub hidden: bool,
+    pub points: Vec<DrawnPoint>,
+}
+
+/// A drawn point: the mean over `n` runs, with its 95% CI half-width.
+#[derive(Serialize, TS)]
+pub struct DrawnPoint {
+    pub x: f64,
+    pub y: f64,
+    pub ci: Option<f64>,
+    pub n: u32,
 }
 
 /// Write the numbers a chart draws over the given runs to `path` (the user's choice in a save

@@ -164,6 +164,30 @@ try {
   if (charts.length < 3) fail(`expected the study's charts, got ${charts.length}`);
   await shot('3-compare');
 
+  // A box dragged across the first chart zooms it (drawn again at the box's range); a double
+  // click goes back to the whole chart.
+  const pointer = (kinds) =>
+    browser.execute((kinds) => {
+      const img = document.querySelector('#default-charts figure img');
+      const area = img.parentElement;
+      const r = img.getBoundingClientRect();
+      for (const [kind, fx, fy] of kinds) {
+        area.dispatchEvent(
+          new MouseEvent(kind, { clientX: r.left + fx * r.width, clientY: r.top + fy * r.height, bubbles: true, button: 0 }),
+        );
+      }
+    }, kinds);
+  const zoomed = async () => (await (await browser.$('#default-charts figure')).getAttribute('data-zoomed')) === 'true';
+  await pointer([
+    ['mousedown', 0.3, 0.3],
+    ['mousemove', 0.5, 0.6],
+    ['mouseup', 0.5, 0.6],
+  ]);
+  await browser.waitUntil(zoomed, { timeout: 10_000, timeoutMsg: 'a box dragged across a chart did not zoom it' });
+  await shot('3b-zoomed');
+  await pointer([['dblclick', 0.5, 0.5]]);
+  await browser.waitUntil(async () => !(await zoomed()), { timeout: 10_000, timeoutMsg: 'a double click did not reset the zoom' });
+
   // Differences: two runs selected on the Runs screen, compared field by field.
   await (await browser.$('[data-screen="runs"]')).click();
   await (await browser.$('tr.run input[type="checkbox"]')).waitForDisplayed({ timeout: 10_000 });

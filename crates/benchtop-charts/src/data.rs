@@ -97,6 +97,7 @@ mod tests {
                 ],
                 polylines: vec![vec![0.0, 1.0]],
                 colour: 0,
+                runs: Vec::new(),
             }],
             categories: vec!["lr".into(), "test_error".into()],
             axis_ranges: vec![(0.001, 0.1), (0.1, 0.5)],

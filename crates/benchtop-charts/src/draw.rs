@@ -7,12 +7,12 @@
 use std::path::Path;
 use std::sync::Once;
 
-use benchtop_core::ChartKind;
+use benchtop_core::{ChartKind, ChartLayout, ChartView, LegendItem, PlotFrame};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::prepare::{Chart, Point};
+use crate::prepare::{Chart, Point, Series};
 use crate::{ChartError, Result};
 
 /// The drawing's size in CSS pixels (96 per inch).
@@ -70,14 +70,21 @@ fn draw_err<E: std::fmt::Display>(e: E) -> ChartError {
 
 /// The chart as an SVG document (the same chart always gives the same bytes).
 pub fn render_svg(chart: &Chart, size: Size) -> Result<String> {
+    render_svg_view(chart, size, &ChartView::default()).map(|(svg, _)| svg)
+}
+
+/// The chart as the app shows it: drawn at `view`'s ranges without its hidden series, with
+/// where the plot and the legend entries landed (so a pointer reads in data units).
+pub fn render_svg_view(chart: &Chart, size: Size, view: &ChartView) -> Result<(String, ChartLayout)> {
     ensure_font();
     let mut out = String::new();
-    {
+    let layout = {
         let root = SVGBackend::with_string(&mut out, (size.width, size.height)).into_drawing_area();
-        draw(&root, chart, 1.0)?;
+        let layout = draw(&root, chart, 1.0, view)?;
         root.present().map_err(draw_err)?;
-    }
-    Ok(out)
+        layout
+    };
+    Ok((out, layout))
 }
 
 /// The chart as a PNG file at `dpi` (96 is the size on screen; 300 for print).
@@ -86,7 +93,7 @@ pub fn render_png(chart: &Chart, size: Size, dpi: u32, path: &Path) -> Result<()
     let scale = dpi.max(24) as f64 / 96.0;
     let px = ((size.width as f64 * scale) as u32, (size.height as f64 * scale) as u32);
     let root = BitMapBackend::new(path, px).into_drawing_area();
-    draw(&root, chart, scale)?;
+    draw(&root, chart, scale, &ChartView::default())?;
     root.present().map_err(|e| ChartError::Write { path: path.display().to_string(), source: std::io::Error::other(e.to_string()) })
 }
 
@@ -94,7 +101,30 @@ fn font(size: f64, s: f64) -> TextStyle<'static> {
     ("sans-serif", size * s).into_font().into()
 }
 
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart, s: f64) -> Result<()> {
+/// The frame a cartesian chart drew in.
+fn frame<DB: DrawingBackend, X, Y>(ctx: &ChartContext<'_, DB, Cartesian2d<X, Y>>, x: (f64, f64), y: (f64, f64)) -> PlotFrame
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    let (px, py) = ctx.plotting_area().get_pixel_range();
+    PlotFrame { left: px.start, right: px.end, top: py.start, bottom: py.end, x, y }
+}
+
+/// The series a view draws.
+fn shown<'a>(chart: &'a Chart, view: &'a ChartView) -> impl Iterator<Item = (usize, &'a Series)> + Clone {
+    chart.series.iter().enumerate().filter(|(_, s)| !view.hidden.contains(&s.label))
+}
+
+/// A view's range, else one fitted to the data.
+fn range(chosen: Option<(f64, f64)>, fitted: std::ops::Range<f64>) -> std::ops::Range<f64> {
+    match chosen {
+        Some((lo, hi)) if lo.is_finite() && hi.is_finite() && hi > lo => lo..hi,
+        _ => fitted,
+    }
+}
+
+fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart, s: f64, view: &ChartView) -> Result<ChartLayout> {
     root.fill(&WHITE).map_err(draw_err)?;
     let (w, h) = root.dim_in_pixel();
     let body = root.titled(&chart.title, font(17.0, s)).map_err(draw_err)?;
@@ -111,16 +141,25 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Chart, s: f64
         .unwrap_or(4);
     let legend_w = ((longest as f64 * 7.6 + 44.0) * s).clamp(90.0 * s, w as f64 * 0.35) as i32;
     let (plot, legend) = main.split_horizontally(w as i32 - legend_w);
-    match chart.kind {
-        ChartKind::Curves | ChartKind::MetricVsParam => lines(&plot, chart, s)?,
-        ChartKind::Bars | ChartKind::Importance => bars(&plot, chart, s)?,
-        ChartKind::Scatter => scatter(&plot, chart, s)?,
-        ChartKind::Parallel => parallel(&plot, chart, s)?,
-    }
-    draw_legend(&legend, chart, s)
+    let plot = match chart.kind {
+        ChartKind::Curves | ChartKind::MetricVsParam => Some(lines(&plot, chart, s, view)?),
+        ChartKind::Bars | ChartKind::Importance => Some(bars(&plot, chart, s, view)?),
+        ChartKind::Scatter => Some(scatter(&plot, chart, s, view)?),
+        ChartKind::Parallel => {
+            parallel(&plot, chart, s, view)?;
+            None
+        }
+    };
+    let legend = draw_legend(&legend, chart, s, view)?;
+    Ok(ChartLayout { plot, legend })
 }
 
-fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64) -> Result<()> {
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64, view: &ChartView) -> Result<Vec<LegendItem>> {
+    let (origin_x, origin_y) = {
+        let (x, y) = area.get_pixel_range();
+        (x.start, y.start)
+    };
+    let mut items = Vec::new();
     let step = (20.0 * s) as i32;
     let mut y = (18.0 * s) as i32;
     if let Some(title) = &chart.legend_title {
@@ -129,10 +168,21 @@ fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart,
         y += step;
     }
     for series in chart.series.iter() {
-        let c = colour(series.colour);
+        // A series the view leaves out stays listed, greyed, so a click brings it back.
+        let hidden = view.hidden.contains(&series.label);
+        let c = if hidden { RGBColor(200, 200, 200) } else { colour(series.colour) };
+        let text = if hidden { font(13.0, s).color(&RGBColor(160, 160, 160)) } else { font(13.0, s) };
         let x0 = (6.0 * s) as i32;
         area.draw(&PathElement::new(vec![(x0, y), (x0 + (22.0 * s) as i32, y)], c.stroke_width((3.0 * s) as u32))).map_err(draw_err)?;
-        area.draw(&Text::new(series.label.clone(), (x0 + (28.0 * s) as i32, y - (7.0 * s) as i32), font(13.0, s))).map_err(draw_err)?;
+        area.draw(&Text::new(series.label.clone(), (x0 + (28.0 * s) as i32, y - (7.0 * s) as i32), text)).map_err(draw_err)?;
+        let width = (series.label.chars().count() as f64 * 7.6 * s) as i32 + (34.0 * s) as i32;
+        items.push(LegendItem {
+            label: series.label.clone(),
+            left: origin_x + x0 - 2,
+            top: origin_y + y - step / 2,
+            right: origin_x + x0 + width,
+            bottom: origin_y + y + step / 2,
+        });
         y += step;
     }
     if !chart.pareto.is_empty() {
@@ -141,7 +191,7 @@ fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart,
             .map_err(draw_err)?;
         area.draw(&Text::new("Pareto front", (x0 + (28.0 * s) as i32, y - (7.0 * s) as i32), font(13.0, s))).map_err(draw_err)?;
     }
-    Ok(())
+    Ok(items)
 }
 
 /// A range around `values` with 6% air on each side (and a sane width when they are equal).
@@ -179,14 +229,15 @@ fn short(v: f64) -> String {
     }
 }
 
-fn lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64) -> Result<()> {
-    let xr = padded(chart.series.iter().flat_map(|x| x.points.iter().map(|p| p.x)));
+fn lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64, view: &ChartView) -> Result<PlotFrame> {
+    let xr = range(view.x, padded(shown(chart, view).flat_map(|(_, x)| x.points.iter().map(|p| p.x))));
     let xr_width = xr.end - xr.start;
     // A parameter like the number of environments takes whole values: no ticks between them.
     let integer_x = chart.series.iter().flat_map(|x| x.points.iter()).all(|p| p.x.fract() == 0.0);
     let zero = chart.zero_line.then_some(0.0);
-    let yr = padded(chart.series.iter().flat_map(|x| y_extent(&x.points)).chain(zero));
+    let yr = range(view.y, padded(shown(chart, view).flat_map(|(_, x)| y_extent(&x.points)).chain(zero)));
     let x_span = (xr.start, xr.end);
+    let y_span = (yr.start, yr.end);
     let mut ctx = ChartBuilder::on(area)
         .margin((10.0 * s) as u32)
         .x_label_area_size((40.0 * s) as u32)
@@ -216,7 +267,7 @@ fn lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f6
     // their error bars do not hide each other.
     let dodge = if curves { 0.0 } else { 0.012 * (xr_width) };
     let mid = (chart.series.len() as f64 - 1.0) / 2.0;
-    for (i, series) in chart.series.iter().enumerate() {
+    for (i, series) in shown(chart, view) {
         let c = colour(series.colour);
         let dx = dodge * (i as f64 - mid);
         if curves {
@@ -237,13 +288,16 @@ fn lines<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f6
         ctx.draw_series(LineSeries::new(series.points.iter().map(|p| (p.x + dx, p.y)), c.stroke_width((2.0 * s) as u32)))
             .map_err(draw_err)?;
     }
-    Ok(())
+    Ok(frame(&ctx, x_span, y_span))
 }
 
-fn bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64) -> Result<()> {
+fn bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64, view: &ChartView) -> Result<PlotFrame> {
     let n = chart.categories.len().max(1);
-    let top = padded(chart.series.iter().flat_map(|x| y_extent(&x.points)).chain(std::iter::once(0.0))).end;
-    let bottom = chart.series.iter().flat_map(|x| y_extent(&x.points)).fold(0.0f64, f64::min);
+    let top = padded(shown(chart, view).flat_map(|(_, x)| y_extent(&x.points)).chain(std::iter::once(0.0))).end;
+    let bottom = shown(chart, view).flat_map(|(_, x)| y_extent(&x.points)).fold(0.0f64, f64::min);
+    // Bars keep their categories: a box zooms only the values.
+    let yr = range(view.y, bottom..top);
+    let (bottom, top) = (yr.start, yr.end);
     let categories = chart.categories.clone();
     let mut ctx = ChartBuilder::on(area)
         .margin((10.0 * s) as u32)
@@ -266,7 +320,7 @@ fn bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64
         .light_line_style(RGBColor(244, 244, 244))
         .draw()
         .map_err(draw_err)?;
-    for series in chart.series.iter() {
+    for (_, series) in shown(chart, view) {
         let c = colour(series.colour);
         for p in &series.points {
             ctx.draw_series(std::iter::once(Rectangle::new([(p.x - 0.32, 0.0), (p.x + 0.32, p.y)], c.mix(0.85).filled())))
@@ -282,12 +336,13 @@ fn bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64
             }
         }
     }
-    Ok(())
+    Ok(frame(&ctx, (-0.5, n as f64 - 0.5), (bottom, top)))
 }
 
-fn scatter<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64) -> Result<()> {
-    let xr = padded(chart.series.iter().flat_map(|x| x_extent(&x.points)));
-    let yr = padded(chart.series.iter().flat_map(|x| y_extent(&x.points)));
+fn scatter<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64, view: &ChartView) -> Result<PlotFrame> {
+    let xr = range(view.x, padded(shown(chart, view).flat_map(|(_, x)| x_extent(&x.points))));
+    let yr = range(view.y, padded(shown(chart, view).flat_map(|(_, x)| y_extent(&x.points))));
+    let spans = ((xr.start, xr.end), (yr.start, yr.end));
     let mut ctx = ChartBuilder::on(area)
         .margin((10.0 * s) as u32)
         .x_label_area_size((40.0 * s) as u32)
@@ -307,7 +362,7 @@ fn scatter<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: 
     if chart.pareto.len() > 1 {
         ctx.draw_series(LineSeries::new(chart.pareto.iter().copied(), BLACK.stroke_width((1.0 * s).max(1.0) as u32))).map_err(draw_err)?;
     }
-    for series in chart.series.iter() {
+    for (_, series) in shown(chart, view) {
         let c = colour(series.colour);
         let stroke = c.stroke_width((1.5 * s) as u32);
         for p in &series.points {
@@ -324,10 +379,10 @@ fn scatter<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: 
         chart.pareto.iter().map(|&(x, y)| Circle::new((x, y), (7.0 * s) as u32, BLACK.stroke_width((1.0 * s).max(1.0) as u32))),
     )
     .map_err(draw_err)?;
-    Ok(())
+    Ok(frame(&ctx, spans.0, spans.1))
 }
 
-fn parallel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64) -> Result<()> {
+fn parallel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64, view: &ChartView) -> Result<()> {
     let k = chart.categories.len().max(2);
     let names = chart.categories.clone();
     let mut ctx = ChartBuilder::on(area)
@@ -347,7 +402,7 @@ fn parallel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s:
         .label_style(font(12.0, s))
         .draw()
         .map_err(draw_err)?;
-    for series in chart.series.iter() {
+    for (_, series) in shown(chart, view) {
         let c = colour(series.colour).mix(0.55).stroke_width((1.2 * s).max(1.0) as u32);
         ctx.draw_series(
             series
@@ -366,4 +421,54 @@ fn parallel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s:
             .map_err(draw_err)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Series;
+
+    fn two_lines() -> Chart {
+        let line = |label: &str, colour: usize, slope: f64| Series {
+            label: label.into(),
+            points: (0..50).map(|i| Point { x: i as f64, y: slope * i as f64, y_ci: None, x_ci: None, n: 1 }).collect(),
+            colour,
+            ..Series::default()
+        };
+        Chart {
+            kind: ChartKind::Curves,
+            title: "t".into(),
+            x_label: "step".into(),
+            y_label: "loss".into(),
+            series: vec![line("a", 0, 1.0), line("b", 1, 2.0)],
+            categories: Vec::new(),
+            axis_ranges: Vec::new(),
+            pareto: Vec::new(),
+            note: String::new(),
+            zero_line: false,
+            legend_title: None,
+        }
+    }
+
+    #[test]
+    fn a_view_zooms_hides_and_says_where_the_plot_and_legend_are() {
+        let chart = two_lines();
+        let size = Size { width: 720, height: 440 };
+        let (svg, layout) = render_svg_view(&chart, size, &ChartView::default()).expect("drawn");
+        assert_eq!(svg, render_svg(&chart, size).expect("drawn"), "the default view is the reports' picture");
+        let plot = layout.plot.expect("a cartesian chart has a frame");
+        assert!(plot.left > 0 && plot.right < 720 && plot.top > 0 && plot.bottom < 440 && plot.left < plot.right && plot.top < plot.bottom);
+        assert!(plot.x.0 < 0.0 && plot.x.1 > 49.0 && plot.y.1 > 98.0, "fitted with air: {plot:?}");
+        assert_eq!(layout.legend.iter().map(|l| l.label.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+        assert!(layout.legend[0].bottom <= layout.legend[1].top + 1 && layout.legend[0].left > plot.right, "{:?}", layout.legend);
+        let vermillion = "#D55E00";
+        assert!(svg.to_uppercase().contains(vermillion), "b is drawn in its colour");
+
+        let view = ChartView { x: Some((10.0, 20.0)), y: Some((5.0, 30.0)), hidden: vec!["b".into()] };
+        let (zoomed, layout) = render_svg_view(&chart, size, &view).expect("drawn");
+        let plot = layout.plot.expect("frame");
+        assert_eq!((plot.x, plot.y), ((10.0, 20.0), (5.0, 30.0)), "drawn at the view's ranges");
+        assert!(!zoomed.to_uppercase().contains(vermillion), "a hidden series is not drawn, and its legend entry is grey");
+        assert_eq!(layout.legend.len(), 2, "the legend still lists it, so a click brings it back");
+    }
 }

@@ -14,8 +14,8 @@ mod prepare;
 
 pub use benchtop_core::{Better, ChartKind, ChartSpec};
 pub use data::chart_csv;
-pub use draw::{Size, render_png, render_svg, series_rgb};
-pub use prepare::{Chart, Point, Series, curve_lines, pareto_front, prepare};
+pub use draw::{Size, render_png, render_svg, render_svg_view, series_rgb};
+pub use prepare::{Chart, Point, Series, curve_lines, pareto_front, prepare, prepare_in};
 
 /// What can go wrong making a chart.
 #[derive(Debug, thiserror::Error)]

@@ -26,7 +26,7 @@ pub struct Point {
 }
 
 /// One colour of the chart: a group's points (or, for parallel coordinates, its runs).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Series {
     pub label: String,
     pub points: Vec<Point>,
@@ -35,6 +35,8 @@ pub struct Series {
     /// Palette index: fixed by the label's place among every group of the runs given to
     /// `prepare`, so a method keeps its colour in every chart of a report or screen.
     pub colour: usize,
+    /// The runs it draws (the app opens the run of a line that is one run).
+    pub runs: Vec<benchtop_core::RunId>,
 }
 
 /// Everything needed to draw a chart.
@@ -62,6 +64,13 @@ pub struct Chart {
 /// Gather and aggregate what `spec` shows from `records` (finished runs that match its
 /// filters). Curves read their series from `store`.
 pub fn prepare(spec: &ChartSpec, records: &[RunRecord], store: Option<&dyn RunSource>) -> Result<Chart> {
+    prepare_in(spec, records, store, None)
+}
+
+/// [`prepare`], with curves read only over the steps in `window` (inclusive) before they are
+/// downsampled: a chart zoomed in shows the points logged there, not the full run's
+/// downsampled few.
+pub fn prepare_in(spec: &ChartSpec, records: &[RunRecord], store: Option<&dyn RunSource>, window: Option<(f64, f64)>) -> Result<Chart> {
     let title = spec.display_title();
     let runs: Vec<&RunRecord> = records
         .iter()
@@ -99,7 +108,7 @@ pub fn prepare(spec: &ChartSpec, records: &[RunRecord], store: Option<&dyn RunSo
     match spec.kind {
         ChartKind::Curves => {
             let store = store.ok_or_else(|| spec_error(&title, "curves need the run store"))?;
-            curves(&mut chart, spec, &runs, store, group_key)?;
+            curves(&mut chart, spec, &runs, store, group_key, window)?;
         }
         ChartKind::MetricVsParam => {
             let x = spec.x.as_deref().ok_or_else(|| spec_error(&title, "needs `x`: a parameter"))?;
@@ -130,6 +139,9 @@ pub fn prepare(spec: &ChartSpec, records: &[RunRecord], store: Option<&dyn RunSo
     every_group.dedup();
     for series in &mut chart.series {
         series.colour = every_group.binary_search(&series.label).unwrap_or(0);
+        if !matches!(spec.kind, ChartKind::Importance) {
+            series.runs = runs.iter().filter(|r| group_label(r, group_key) == series.label).map(|r| r.id).collect();
+        }
     }
     Ok(chart)
 }
@@ -224,7 +236,7 @@ fn importance(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord]) -> Resul
             .map(|(i, p)| Point { x: i as f64, y: p.mean, y_ci: Some(p.ci95), x_ci: None, n: imp.runs as u32 })
             .collect(),
         polylines: Vec::new(),
-        colour: 0,
+        ..Series::default()
     }];
     chart.zero_line = true;
     chart.note = format!(
@@ -289,14 +301,22 @@ fn series_from_groups(agg: &DataFrame, x: Option<&str>, groups: Vec<String>) -> 
         let (Some(x), Some(y)) = (xs[i], means[i]) else { continue };
         out.entry(groups[i].clone()).or_default().push(Point { x, y, y_ci: cis[i], x_ci: None, n: ns[i] });
     }
-    Ok(out.into_iter().map(|(label, points)| Series { label, points, polylines: Vec::new(), colour: 0 }).collect())
+    Ok(out.into_iter().map(|(label, points)| Series { label, points, ..Series::default() }).collect())
 }
 
 fn summary_value(r: &RunRecord, metric: &str) -> Option<f64> {
     r.summary.get(metric).copied().filter(|v| v.is_finite())
 }
 
-fn curves(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord], store: &dyn RunSource, group_key: &str) -> Result<()> {
+fn curves(
+    chart: &mut Chart,
+    spec: &ChartSpec,
+    runs: &[&RunRecord],
+    store: &dyn RunSource,
+    group_key: &str,
+    window: Option<(f64, f64)>,
+) -> Result<()> {
+    let (from, to) = window.unwrap_or((f64::NEG_INFINITY, f64::INFINITY));
     let mut labels: Vec<String> = runs.iter().map(|r| group_label(r, group_key)).collect();
     labels.sort();
     labels.dedup();
@@ -305,7 +325,7 @@ fn curves(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord], store: &dyn 
         let label = group_label(r, group_key);
         let index = labels.binary_search(&label).unwrap_or(0) as u32;
         for (step, value) in store.points(r.id, &spec.y)? {
-            if value.is_finite() {
+            if value.is_finite() && (from..=to).contains(&(step as f64)) {
                 groups.push(index);
                 steps.push(step as f64);
                 values.push(value);
@@ -421,7 +441,7 @@ fn scatter(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord], group_key: 
             by_group.entry(gx[i].clone()).or_default().push(Point { x, y, x_ci: cx[i], y_ci: cy[i], n: ns[i] });
         }
     }
-    chart.series = by_group.into_iter().map(|(label, points)| Series { label, points, polylines: Vec::new(), colour: 0 }).collect();
+    chart.series = by_group.into_iter().map(|(label, points)| Series { label, points, ..Series::default() }).collect();
     let all: Vec<(f64, f64)> = chart.series.iter().flat_map(|s| s.points.iter().map(|p| (p.x, p.y))).collect();
     // A front only when the spec says which way is better: guessing would circle the worst
     // corner for error-like metrics.
@@ -493,7 +513,7 @@ fn parallel(chart: &mut Chart, spec: &ChartSpec, runs: &[&RunRecord], group_key:
         let scaled = row.iter().zip(&ranges).map(|(v, (lo, hi))| if hi > lo { (v - lo) / (hi - lo) } else { 0.5 }).collect();
         by_group.entry(label).or_default().push(scaled);
     }
-    chart.series = by_group.into_iter().map(|(label, polylines)| Series { label, points: Vec::new(), polylines, colour: 0 }).collect();
+    chart.series = by_group.into_iter().map(|(label, polylines)| Series { label, polylines, ..Series::default() }).collect();
     chart.categories = dims.iter().cloned().chain(std::iter::once(spec.y.clone())).collect();
     chart.axis_ranges = ranges;
     chart.x_label = String::new();

@@ -36,6 +36,51 @@ pub enum Better {
     Lower,
 }
 
+/// How the app looks at a chart: the axes' ranges a dragged box chose, and the series a
+/// legend click left out. Drawn by the same renderer as reports, which use the default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, TS)]
+pub struct ChartView {
+    /// x from, to (data units); `None`: fit the data.
+    #[serde(default)]
+    pub x: Option<(f64, f64)>,
+    #[serde(default)]
+    pub y: Option<(f64, f64)>,
+    /// Series labels not drawn (the legend still lists them, greyed).
+    #[serde(default)]
+    pub hidden: Vec<String>,
+}
+
+/// Where a drawing put things, in its own pixels, so a pointer can be read in data units.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, TS)]
+pub struct ChartLayout {
+    /// The plotting area and the data ranges at its edges (none for parallel coordinates).
+    pub plot: Option<PlotFrame>,
+    /// Each legend entry's box, by series label.
+    pub legend: Vec<LegendItem>,
+}
+
+/// The plotting area: pixels `left..right` span x `x.0..x.1`, and `top..bottom` span y
+/// from `y.1` down to `y.0`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, TS)]
+pub struct PlotFrame {
+    pub left: i32,
+    pub right: i32,
+    pub top: i32,
+    pub bottom: i32,
+    pub x: (f64, f64),
+    pub y: (f64, f64),
+}
+
+/// A legend entry's box.
+#[derive(Clone, Debug, PartialEq, Serialize, TS)]
+pub struct LegendItem {
+    pub label: String,
+    pub left: i32,
+    pub top: i32,
+    pub right: i32,
+    pub bottom: i32,
+}
+
 /// A chart, described by what it plots rather than how.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema, TS)]
 #[serde(deny_unknown_fields)]

@@ -19,7 +19,7 @@ pub mod study;
 pub mod table;
 
 pub use cache::{ArtifactCache, CacheKey, CacheOutcome};
-pub use chart::{Better, ChartKind, ChartSpec, Paired};
+pub use chart::{Better, ChartKind, ChartLayout, ChartSpec, ChartView, LegendItem, Paired, PlotFrame};
 pub use checkpoint::Checkpoint;
 pub use context::{LogLevel, RunContext, RunEvent};
 pub use error::StudyError;

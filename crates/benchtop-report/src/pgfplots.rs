@@ -175,6 +175,7 @@ pub(crate) mod tests {
                     ],
                     polylines: vec![vec![0.0, 1.0], vec![0.5, 0.25]],
                     colour: 0,
+                    runs: Vec::new(),
                 },
                 Series {
                     label: "erm".into(),
@@ -184,6 +185,7 @@ pub(crate) mod tests {
                     ],
                     polylines: vec![vec![0.2, 0.8]],
                     colour: 1,
+                    runs: Vec::new(),
                 },
             ],
             categories: vec!["lr".into(), "test_error".into()],

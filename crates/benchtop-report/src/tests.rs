@@ -158,3 +158,22 @@ fn a_cell_averaged_over_fewer_runs_than_finished_says_so() {
     assert!(row.contains("(n = 2)"), "the test error cell names its own n: {row}");
     assert_eq!(row.matches("(n = ").count(), 1, "only that cell: {row}");
 }
+
+#[test]
+fn a_zoomed_curve_is_read_over_its_window_and_each_series_knows_its_runs() {
+    let (_dir, store, records) = fixture();
+    let spec = ChartSpec::new(ChartKind::Curves, "test_error");
+    let chart = benchtop_charts::prepare_in(&spec, &records, Some(&store), Some((50.0, 100.0))).unwrap();
+    assert_eq!(chart.series.len(), 2);
+    for series in &chart.series {
+        let steps: Vec<f64> = series.points.iter().map(|p| p.x).collect();
+        assert_eq!(steps, [50.0, 60.0, 70.0, 80.0, 90.0, 100.0], "only the window's steps, every one of them");
+        let mut expected: Vec<_> = records.iter().filter(|r| r.method.as_deref() == Some(series.label.as_str())).map(|r| r.id).collect();
+        let mut runs = series.runs.clone();
+        expected.sort();
+        runs.sort();
+        assert_eq!(runs, expected, "{}: the runs it averages", series.label);
+    }
+    let whole = benchtop_charts::prepare(&spec, &records, Some(&store)).unwrap();
+    assert_eq!(whole.series[0].points.len(), 20);
+}

@@ -11,7 +11,9 @@ import type { ChartKind } from './bindings/ChartKind';
 import type { ChartSpec } from './bindings/ChartSpec';
 import type { Check } from './bindings/Check';
 import type { Compute } from './bindings/Compute';
+import type { ChartView } from './bindings/ChartView';
 import type { DiffRow } from './bindings/DiffRow';
+import type { DrawnChart } from './bindings/DrawnChart';
 import type { ErrorView } from './bindings/ErrorView';
 import type { ExperimentDoc } from './bindings/ExperimentDoc';
 import type { ExperimentEntry } from './bindings/ExperimentEntry';
@@ -104,8 +106,8 @@ export const api = {
   steerPolicy: (id: string, question: string, angleDeg: number, n?: number, seed?: number) =>
     invoke<Steered[]>('steer_policy', { id, question, angleDeg, n, seed }),
   saveChartData: (spec: ChartSpecInput, ids: string[], path: string) => invoke<string>('save_chart_data', { spec, ids, path }),
-  renderChart: (spec: ChartSpecInput, ids: string[], width?: number, height?: number) =>
-    invoke<string>('render_chart', { spec, ids, width, height }),
+  renderChart: (spec: ChartSpecInput, ids: string[], width?: number, height?: number, view?: ChartView) =>
+    invoke<DrawnChart>('render_chart', { spec, ids, width, height, view }),
   export: (ids: string[], path: string, title: string, charts?: ChartSpecInput[]) =>
     invoke<string[]>('export', { ids, path, title, charts }),
 };

@@ -103,3 +103,48 @@ describe('chartLabel', () => {
     expect(chartLabel(spec('bars', { filters: { n_envs: 6 } }))).toBe('test_error by method (n_envs = 6)');
   });
 });
+
+import { boxView, describe as describePoint, legendAt, nearest, toData, toPixel, toggle } from './pointer';
+import type { DrawnChart } from './pointer';
+
+describe('reading the pointer on a chart', () => {
+  const frame = { left: 100, right: 500, top: 50, bottom: 250, x: [0, 100] as [number, number], y: [0, 1] as [number, number] };
+  const chart: DrawnChart = {
+    svg: '',
+    layout: { plot: frame, legend: [{ label: 'erm', left: 520, top: 10, right: 600, bottom: 30 }] },
+    series: [
+      { label: 'erm', colour: '#0072b2', runs: ['r1'], hidden: false, points: [{ x: 50, y: 0.5, ci: 0.1, n: 1 }] },
+      { label: 'isr', colour: '#d55e00', runs: ['r2', 'r3'], hidden: true, points: [{ x: 51, y: 0.5, ci: null, n: 2 }] },
+    ],
+    categories: [],
+    x_label: 'step',
+    y_label: 'test_error',
+  };
+
+  it('maps pixels to data and back, y growing upwards', () => {
+    expect(toData(frame, 300, 150)).toEqual({ x: 50, y: 0.5 });
+    expect(toData(frame, 100, 50)).toEqual({ x: 0, y: 1 });
+    expect(toData(frame, 99, 150)).toBeNull();
+    expect(toPixel(frame, 50, 0.5)).toEqual({ px: 300, py: 150 });
+  });
+
+  it('finds the nearest shown point within reach, never a hidden one', () => {
+    const near = nearest(chart, 305, 152);
+    expect(near?.series.label).toBe('erm');
+    expect(nearest(chart, 400, 60)).toBeNull();
+    expect(describePoint(chart, near!)).toEqual(['erm', 'step 50', 'test_error 0.5 ± 0.1', 'one run: click to open it']);
+  });
+
+  it('turns a dragged box into a view, and a click into none', () => {
+    expect(boxView(frame, { px: 100, py: 50 }, { px: 300, py: 150 }, false, [])).toEqual({ x: [0, 50], y: [0.5, 1], hidden: [] });
+    expect(boxView(frame, { px: 300, py: 150 }, { px: 302, py: 151 }, false, [])).toBeNull();
+    expect(boxView(frame, { px: 300, py: 150 }, { px: 100, py: 50 }, true, ['isr'])).toEqual({ x: null, y: [0.5, 1], hidden: ['isr'] });
+  });
+
+  it('knows the legend entry under the pointer and toggles it', () => {
+    expect(legendAt(chart.layout, 530, 20)).toBe('erm');
+    expect(legendAt(chart.layout, 530, 40)).toBeNull();
+    expect(toggle(['isr'], 'erm')).toEqual(['isr', 'erm']);
+    expect(toggle(['isr', 'erm'], 'isr')).toEqual(['erm']);
+  });
+});
