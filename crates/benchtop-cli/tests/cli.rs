@@ -340,8 +340,9 @@ fn a_full_disk_stops_the_launch_clearly_and_loses_nothing_recorded() {
             .unwrap_or(0)
     }
     let kib = largest(&store) / 1024;
-    // SIGXFSZ ignored, so a write past the limit fails with EFBIG as on a full disk.
-    let script = format!("ulimit -f {}; trap '' XFSZ; exec \"$0\" --store \"$1\" run \"$2\" --jobs 2", kib + 64);
+    // SIGXFSZ ignored, so a write past the limit fails with EFBIG as on a full disk. A point
+    // every step: the launch writes far more than the limit's margin (series are compact).
+    let script = format!("ulimit -f {}; trap '' XFSZ; exec \"$0\" --store \"$1\" run \"$2\" --jobs 2 --set eval_every=1", kib + 64);
     let out = Command::new("bash")
         .args(["-c", &script, env!("CARGO_BIN_EXE_benchtop"), store.to_str().unwrap(), exp.to_str().unwrap()])
         .env_remove("BENCHTOP_STORE")

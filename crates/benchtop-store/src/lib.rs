@@ -3,7 +3,8 @@
 //! Trees and keys (all ids are the run's 16 UUID bytes, integers big-endian so a range
 //! scan reads in order):
 //! - `runs`: id -> [`RunRecord`] as JSON
-//! - `metrics`: id | name length (u16) | name | step (u64) -> value (f64)
+//! - `blocks`: id | name length (u16) | name | first step (u64) -> up to 512 points of the
+//!   series, sorted by step, each step (u64) and value (f64) little-endian (see `blocks`)
 //! - `series`: id | name -> nothing (which series a run has)
 //! - `logs`: id | sequence (u64) -> [`LogLine`] as JSON
 //! - `artifacts`: id | name -> [`Artifact`] as JSON; the files live under `artifacts/<id>/`,
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use benchtop_core::{Checkpoint, LogLevel, RunId, RunRecord, RunStatus};
 
+mod blocks;
 mod query;
 use chrono::{DateTime, Utc};
 pub use query::{RunPage, RunQuery, cell};
@@ -25,7 +27,14 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 /// The layout version this build writes. Bump it with a migration when the layout changes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// 1: a key per metric point (`metrics`); 2: series in blocks (`blocks`), migrated on open.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// A series' key prefix and points.
+type SeriesPoints = (Vec<u8>, Vec<(u64, f64)>);
+
+/// Schema 1's tree of points, a key each; migrated into `blocks` and dropped on open.
+const LEGACY_POINTS: &str = "metrics";
 
 /// How long opening waits for a store's lock before calling it in use by another process.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
@@ -150,7 +159,7 @@ pub struct Store {
     path: PathBuf,
     db: sled::Db,
     runs: sled::Tree,
-    metrics: sled::Tree,
+    blocks: sled::Tree,
     series: sled::Tree,
     logs: sled::Tree,
     artifacts: sled::Tree,
@@ -194,7 +203,7 @@ impl Store {
         let tree = |name: &str| db.open_tree(name).map_err(|source| StoreError::Db { path: path.clone(), source });
         let store = Store {
             runs: tree("runs")?,
-            metrics: tree("metrics")?,
+            blocks: tree("blocks")?,
             series: tree("series")?,
             logs: tree("logs")?,
             artifacts: tree("artifacts")?,
@@ -231,12 +240,60 @@ impl Store {
             Some(bytes) => {
                 let found = u32::from_be_bytes(bytes.as_ref().try_into().map_err(|_| self.corrupt("schema_version is not a u32"))?);
                 if found > SCHEMA_VERSION {
-                    Err(StoreError::NewerSchema { path: self.path.clone(), found, supported: SCHEMA_VERSION })
-                } else {
-                    Ok(())
+                    return Err(StoreError::NewerSchema { path: self.path.clone(), found, supported: SCHEMA_VERSION });
                 }
+                if found < 2 {
+                    self.migrate_to_blocks()?;
+                    meta.insert("schema_version", &SCHEMA_VERSION.to_be_bytes()).map_err(self.db_err())?;
+                    self.flush()?;
+                }
+                // Schema 1's points, once in blocks (also when a migration stopped after the
+                // version was written).
+                if self.db.tree_names().iter().any(|n| n.as_ref() == LEGACY_POINTS.as_bytes()) {
+                    self.db.drop_tree(LEGACY_POINTS).map_err(self.db_err())?;
+                    self.flush()?;
+                }
+                Ok(())
             }
         }
+    }
+
+    /// Schema 1 kept a key per point (`metrics`: id | name length | name | step -> value);
+    /// put every series into blocks. Written before the version says so, and the same blocks
+    /// every time: a migration stopped part way runs again on the next open.
+    fn migrate_to_blocks(&self) -> Result<()> {
+        let legacy = self.db.open_tree(LEGACY_POINTS).map_err(self.db_err())?;
+        let mut batch = sled::Batch::default();
+        let mut pending = 0usize;
+        let mut current: Option<SeriesPoints> = None;
+        // A series' points as blocks; how many points.
+        let close = |series: Option<SeriesPoints>, batch: &mut sled::Batch| -> usize {
+            let Some((prefix, points)) = series else { return 0 };
+            for chunk in points.chunks(blocks::BLOCK) {
+                batch.insert(block_key(&prefix, chunk[0].0), blocks::encode(chunk));
+            }
+            points.len()
+        };
+        for item in legacy.iter() {
+            let (key, value) = item.map_err(self.db_err())?;
+            let (prefix, step) = key.split_at(key.len().saturating_sub(8));
+            let step = <[u8; 8]>::try_from(step).map(u64::from_be_bytes).map_err(|_| self.corrupt("a schema-1 metric key"))?;
+            let value = <[u8; 8]>::try_from(value.as_ref()).map(f64::from_be_bytes).map_err(|_| self.corrupt("a schema-1 metric value"))?;
+            match &mut current {
+                Some((p, points)) if p.as_slice() == prefix => points.push((step, value)),
+                _ => {
+                    pending += close(current.take(), &mut batch);
+                    current = Some((prefix.to_vec(), vec![(step, value)]));
+                }
+            }
+            if pending >= 1_000_000 {
+                self.blocks.apply_batch(std::mem::take(&mut batch)).map_err(self.db_err())?;
+                pending = 0;
+            }
+        }
+        close(current.take(), &mut batch);
+        self.blocks.apply_batch(batch).map_err(self.db_err())?;
+        self.flush()
     }
 
     fn mark_interrupted(&self) -> Result<()> {
@@ -437,14 +494,30 @@ impl Store {
     /// Apply a batch of metric points, log lines and artifacts.
     pub fn write(&self, batch: WriteBatch) -> Result<()> {
         if !batch.metrics.is_empty() {
-            let mut points = sled::Batch::default();
+            // Each series' new points, in the order logged (a repeated step keeps its last).
+            let mut by_series: Vec<SeriesPoints> = Vec::new();
+            let mut index: std::collections::HashMap<(RunId, &str), usize> = std::collections::HashMap::new();
             let mut names = sled::Batch::default();
             for (run, name, step, value) in &batch.metrics {
-                points.insert(metric_key(*run, name, *step), &value.to_be_bytes());
-                names.insert(named_key(*run, name), &[]);
+                let i = *index.entry((*run, name.as_str())).or_insert_with(|| {
+                    names.insert(named_key(*run, name), &[]);
+                    by_series.push((series_prefix(*run, name), Vec::new()));
+                    by_series.len() - 1
+                });
+                by_series[i].1.push((*step, *value));
+            }
+            let mut writes = sled::Batch::default();
+            for (prefix, new) in &by_series {
+                let (blocks, removed) = blocks::merge(self.touched_blocks(prefix, new)?, new);
+                for first in removed {
+                    writes.remove(block_key(prefix, first));
+                }
+                for (first, points) in blocks {
+                    writes.insert(block_key(prefix, first), blocks::encode(&points));
+                }
             }
             self.series.apply_batch(names).map_err(self.db_err())?;
-            self.metrics.apply_batch(points).map_err(self.db_err())?;
+            self.blocks.apply_batch(writes).map_err(self.db_err())?;
         }
         if !batch.logs.is_empty() {
             let mut logs = sled::Batch::default();
@@ -478,18 +551,33 @@ impl Store {
             .collect()
     }
 
-    /// One series as `(step, value)` in step order: a single range scan.
+    /// One series as `(step, value)` in step order: a single range scan over its blocks.
     pub fn series(&self, run: RunId, name: &str) -> Result<Vec<(u64, f64)>> {
-        let prefix = series_prefix(run, name);
-        self.metrics
-            .scan_prefix(&prefix)
-            .map(|item| {
-                let (k, v) = item.map_err(self.db_err())?;
-                let step = u64::from_be_bytes(k[prefix.len()..].try_into().map_err(|_| self.corrupt("metric key"))?);
-                let value = f64::from_be_bytes(v.as_ref().try_into().map_err(|_| self.corrupt("metric value"))?);
-                Ok((step, value))
-            })
-            .collect()
+        let mut points = Vec::new();
+        for block in self.blocks.scan_prefix(series_prefix(run, name)).values() {
+            let block = block.map_err(self.db_err())?;
+            points.extend(blocks::decode(&block).ok_or_else(|| self.corrupt("a series block is not whole points"))?);
+        }
+        Ok(points)
+    }
+
+    /// The blocks of a series that new points (steps `new`) fall in or between: the block
+    /// holding the first new step, and every block starting up to the last.
+    fn touched_blocks(&self, prefix: &[u8], new: &[(u64, f64)]) -> Result<blocks::Blocks> {
+        let (Some(lo), Some(hi)) = (new.iter().map(|p| p.0).min(), new.iter().map(|p| p.0).max()) else { return Ok(Vec::new()) };
+        let mut touched = Vec::new();
+        let holding = self.blocks.range(prefix.to_vec()..=block_key(prefix, lo)).next_back();
+        let after = if lo < u64::MAX { Some(self.blocks.range(block_key(prefix, lo + 1)..=block_key(prefix, hi))) } else { None };
+        for item in holding.into_iter().chain(after.into_iter().flatten()) {
+            let (key, value) = item.map_err(self.db_err())?;
+            let first = key
+                .get(prefix.len()..)
+                .and_then(|k| <[u8; 8]>::try_from(k).ok())
+                .map(u64::from_be_bytes)
+                .ok_or_else(|| self.corrupt("a series block key"))?;
+            touched.push((first, blocks::decode(&value).ok_or_else(|| self.corrupt("a series block is not whole points"))?));
+        }
+        Ok(touched)
     }
 
     /// A run's log, oldest line first.
@@ -579,7 +667,7 @@ impl Store {
         if !self.runs.contains_key(run.as_bytes()).map_err(self.db_err())? {
             return Err(StoreError::NoSuchRun(run.to_string()));
         }
-        for tree in [&self.metrics, &self.series, &self.logs, &self.artifacts] {
+        for tree in [&self.blocks, &self.series, &self.logs, &self.artifacts] {
             let mut batch = sled::Batch::default();
             for key in tree.scan_prefix(run.as_bytes()).keys() {
                 batch.remove(key.map_err(self.db_err())?);
@@ -669,9 +757,9 @@ fn series_prefix(run: RunId, name: &str) -> Vec<u8> {
     key
 }
 
-fn metric_key(run: RunId, name: &str, step: u64) -> Vec<u8> {
-    let mut key = series_prefix(run, name);
-    key.extend_from_slice(&step.to_be_bytes());
+fn block_key(prefix: &[u8], first_step: u64) -> Vec<u8> {
+    let mut key = prefix.to_vec();
+    key.extend_from_slice(&first_step.to_be_bytes());
     key
 }
 

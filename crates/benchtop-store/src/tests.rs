@@ -371,3 +371,76 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn series_live_in_blocks_and_a_step_written_again_keeps_its_last_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let r = record("e", 0);
+    store.create_runs(std::slice::from_ref(&r)).unwrap();
+    let write = |points: &[(u64, f64)]| {
+        let mut batch = WriteBatch::new();
+        for (step, value) in points {
+            batch.metric(r.id, "loss", *step, *value);
+        }
+        store.write(batch).unwrap();
+    };
+    // Appended a little at a time, across several blocks, with a name sharing a prefix.
+    for chunk in (0..2000u64).collect::<Vec<_>>().chunks(37) {
+        write(&chunk.iter().map(|s| (*s, *s as f64)).collect::<Vec<_>>());
+    }
+    let mut other = WriteBatch::new();
+    other.metric(r.id, "loss_val", 3, -1.0);
+    store.write(other).unwrap();
+    let series = store.series(r.id, "loss").unwrap();
+    assert_eq!(series, (0..2000u64).map(|s| (s, s as f64)).collect::<Vec<_>>());
+    assert!(store.blocks.len() > 2000 / blocks::BLOCK, "in blocks: {}", store.blocks.len());
+    // A resumed run logs steps again (and one batch may hold a step twice: the last counts),
+    // out of order, and fills a gap.
+    write(&[(1500, -2.0), (10, -3.0), (10, -4.0), (2500, 7.0), (1999, -5.0)]);
+    let series = store.series(r.id, "loss").unwrap();
+    assert_eq!(series.len(), 2001);
+    assert!(series.windows(2).all(|w| w[0].0 < w[1].0), "in step order, each step once");
+    let at = |step: u64| series.iter().find(|p| p.0 == step).map(|p| p.1);
+    assert_eq!((at(10), at(1500), at(1999), at(2500), at(11)), (Some(-4.0), Some(-2.0), Some(-5.0), Some(7.0), Some(11.0)));
+    assert_eq!(store.series(r.id, "loss_val").unwrap(), [(3, -1.0)]);
+    assert_eq!(store.series_names(r.id).unwrap(), ["loss", "loss_val"]);
+    store.delete_run(r.id).unwrap();
+    assert!(store.blocks.is_empty());
+}
+
+#[test]
+fn a_schema_1_store_is_migrated_to_blocks_on_open_with_every_point() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = record("e", 0);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        store.create_runs(std::slice::from_ref(&r)).unwrap();
+        store.flush().unwrap();
+    }
+    {
+        // What schema 1 wrote: a key per point.
+        let db = sled::open(dir.path().join("db")).unwrap();
+        let legacy = db.open_tree("metrics").unwrap();
+        for (name, n) in [("loss", 1300u64), ("acc", 3)] {
+            let mut key = r.id.as_bytes().to_vec();
+            key.extend_from_slice(&(name.len() as u16).to_be_bytes());
+            key.extend_from_slice(name.as_bytes());
+            for step in 0..n {
+                let mut k = key.clone();
+                k.extend_from_slice(&(step * 10).to_be_bytes());
+                legacy.insert(k, &(step as f64 / 7.0).to_be_bytes()).unwrap();
+            }
+            db.open_tree("series").unwrap().insert([r.id.as_bytes().as_slice(), name.as_bytes()].concat(), &[]).unwrap();
+        }
+        db.open_tree("meta").unwrap().insert("schema_version", &1u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let loss = store.series(r.id, "loss").unwrap();
+    assert_eq!(loss, (0..1300u64).map(|s| (s * 10, s as f64 / 7.0)).collect::<Vec<_>>(), "every point, exactly");
+    assert_eq!(store.series(r.id, "acc").unwrap().len(), 3);
+    assert!(!store.db.tree_names().iter().any(|n| n.as_ref() == b"metrics"), "schema 1's tree is gone");
+    let meta = store.db.open_tree("meta").unwrap();
+    assert_eq!(meta.get("schema_version").unwrap().unwrap().as_ref(), SCHEMA_VERSION.to_be_bytes());
+}
