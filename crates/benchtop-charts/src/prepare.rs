@@ -320,22 +320,65 @@ fn curves(
     let mut labels: Vec<String> = runs.iter().map(|r| group_label(r, group_key)).collect();
     labels.sort();
     labels.dedup();
-    let (mut groups, mut steps, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    let mut read: Vec<(u32, Vec<(u64, f64)>)> = Vec::with_capacity(runs.len());
     for r in runs {
         let label = group_label(r, group_key);
         let index = labels.binary_search(&label).unwrap_or(0) as u32;
-        for (step, value) in store.points(r.id, &spec.y)? {
-            if value.is_finite() && (from..=to).contains(&(step as f64)) {
-                groups.push(index);
-                steps.push(step as f64);
-                values.push(value);
+        let mut points = store.points(r.id, &spec.y)?;
+        points.retain(|(step, value)| value.is_finite() && (from..=to).contains(&(*step as f64)));
+        read.push((index, points));
+    }
+    // Long runs are averaged over buckets of steps first, on one grid for every run, so
+    // aggregating over runs handles a thousand rows a run rather than every logged point
+    // (100 runs of 100k steps: 10M rows, seconds of group-by). Zooming in reads fewer steps,
+    // and so finer buckets, down to every step.
+    let (lo, hi) = read
+        .iter()
+        .flat_map(|(_, p)| p.first().into_iter().chain(p.last()))
+        .fold((u64::MAX, 0), |(lo, hi), (s, _)| (lo.min(*s), hi.max(*s)));
+    let longest = read.iter().map(|(_, p)| p.len()).max().unwrap_or(0);
+    let width = if longest > 2 * MAX_POINTS_PER_LINE && hi > lo { (hi - lo) / MAX_POINTS_PER_LINE as u64 + 1 } else { 1 };
+    let (mut groups, mut steps, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    for (index, points) in &read {
+        if width == 1 {
+            for (step, value) in points {
+                groups.push(*index);
+                steps.push(*step as f64);
+                values.push(*value);
+            }
+            continue;
+        }
+        let mut bucket: Option<(u64, f64, u32)> = None;
+        let mut close = |b: Option<(u64, f64, u32)>| {
+            if let Some((k, sum, n)) = b {
+                groups.push(*index);
+                // The bucket's middle step (the last bucket's, within the steps logged).
+                steps.push((lo + k * width + (width - 1) / 2).min(hi) as f64);
+                values.push(sum / f64::from(n));
+            }
+        };
+        for (step, value) in points {
+            let k = (step - lo) / width;
+            match &mut bucket {
+                Some((at, sum, n)) if *at == k => {
+                    *sum += value;
+                    *n += 1;
+                }
+                _ => {
+                    close(bucket.take());
+                    bucket = Some((k, *value, 1));
+                }
             }
         }
+        close(bucket);
     }
     let frame = df!("group" => groups, "step" => steps, "value" => values)?;
     chart.series = curve_lines(&frame, &labels)?;
     chart.x_label = "step".into();
     chart.note = caption(chart.series.iter().flat_map(|s| s.points.iter().map(|p| p.n)));
+    if width > 1 {
+        chart.note = format!("{}; each run first averaged over every {width} steps", chart.note);
+    }
     Ok(())
 }
 

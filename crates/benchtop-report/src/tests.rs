@@ -177,3 +177,26 @@ fn a_zoomed_curve_is_read_over_its_window_and_each_series_knows_its_runs() {
     let whole = benchtop_charts::prepare(&spec, &records, Some(&store)).unwrap();
     assert_eq!(whole.series[0].points.len(), 20);
 }
+
+#[test]
+fn a_long_curve_is_averaged_over_buckets_of_steps_and_read_exactly_when_zoomed_in() {
+    let (_dir, store, records) = fixture();
+    // Two erm runs log a long linear curve: each bucket's mean is its middle step.
+    let long: Vec<RunRecord> = records.iter().filter(|r| r.method.as_deref() == Some("erm")).take(2).cloned().collect();
+    let mut batch = WriteBatch::new();
+    for r in &long {
+        for step in 0..5000u64 {
+            batch.metric(r.id, "line", step, step as f64);
+        }
+    }
+    store.write(batch).unwrap();
+    let spec = ChartSpec::new(ChartKind::Curves, "line");
+    let chart = benchtop_charts::prepare(&spec, &long, Some(&store)).unwrap();
+    let points = &chart.series[0].points;
+    assert_eq!(points.len(), 1000, "5,000 steps in buckets of 5");
+    assert!(points.iter().all(|p| p.y == p.x && p.n == 2), "each point: the bucket's mean at its middle step, over both runs");
+    assert!(chart.note.contains("every 5 steps"), "{}", chart.note);
+    let zoomed = benchtop_charts::prepare_in(&spec, &long, Some(&store), Some((100.0, 300.0))).unwrap();
+    assert_eq!(zoomed.series[0].points.len(), 201, "zoomed in: every step");
+    assert!(!zoomed.note.contains("every"), "{}", zoomed.note);
+}

@@ -25,11 +25,23 @@ pub fn encode(points: &[(u64, f64)]) -> Vec<u8> {
 
 /// `None` when the bytes are not whole points.
 pub fn decode(bytes: &[u8]) -> Option<Vec<(u64, f64)>> {
+    let mut points = Vec::with_capacity(bytes.len() / POINT);
+    decode_into(bytes, &mut points).then_some(points)
+}
+
+/// Append a block's points to `out` (a series read whole copies each point once); false,
+/// appending nothing, when the bytes are not whole points.
+pub fn decode_into(bytes: &[u8], out: &mut Vec<(u64, f64)>) -> bool {
     if !bytes.len().is_multiple_of(POINT) {
-        return None;
+        return false;
     }
-    let word = |b: &[u8]| <[u8; 8]>::try_from(b).ok();
-    bytes.chunks_exact(POINT).map(|c| Some((u64::from_le_bytes(word(&c[..8])?), f64::from_le_bytes(word(&c[8..])?)))).collect()
+    out.reserve(bytes.len() / POINT);
+    for c in bytes.chunks_exact(POINT) {
+        let (step, value) = c.split_at(8);
+        let (Ok(step), Ok(value)) = (<[u8; 8]>::try_from(step), <[u8; 8]>::try_from(value)) else { return false };
+        out.push((u64::from_le_bytes(step), f64::from_le_bytes(value)));
+    }
+    true
 }
 
 /// Blocks of one series: each block's first step and its points.

@@ -556,7 +556,9 @@ impl Store {
         let mut points = Vec::new();
         for block in self.blocks.scan_prefix(series_prefix(run, name)).values() {
             let block = block.map_err(self.db_err())?;
-            points.extend(blocks::decode(&block).ok_or_else(|| self.corrupt("a series block is not whole points"))?);
+            if !blocks::decode_into(&block, &mut points) {
+                return Err(self.corrupt("a series block is not whole points"));
+            }
         }
         Ok(points)
     }
