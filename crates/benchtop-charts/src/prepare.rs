@@ -353,7 +353,7 @@ fn curves(
             if let Some((k, sum, n)) = b {
                 groups.push(*index);
                 // The bucket's middle step (the last bucket's, within the steps logged).
-                steps.push((lo + k * width + (width - 1) / 2).min(hi) as f64);
+                steps.push(lo.saturating_add(k.saturating_mul(width)).saturating_add((width - 1) / 2).min(hi) as f64);
                 values.push(sum / f64::from(n));
             }
         };

@@ -166,6 +166,10 @@ pub struct Store {
     /// Serialises read-change-write of run records: the runner's writer thread (status,
     /// summary) and the app (tags, notes, resume) change the same records concurrently.
     record_lock: std::sync::Mutex<()>,
+    /// A write re-cuts a series' blocks (read, merge, replace): readers of series wait for
+    /// it, since a scan across blocks being replaced could see a point twice or miss one,
+    /// and two writes of one series never interleave.
+    series_lock: std::sync::RwLock<()>,
     /// The records the last listing could not decode, by key.
     unreadable: std::sync::Mutex<std::collections::BTreeMap<Vec<u8>, String>>,
 }
@@ -210,6 +214,7 @@ impl Store {
             db: db.clone(),
             path: path.clone(),
             record_lock: std::sync::Mutex::new(()),
+            series_lock: std::sync::RwLock::new(()),
             unreadable: Default::default(),
         };
         store.check_schema()?;
@@ -263,35 +268,43 @@ impl Store {
     /// every time: a migration stopped part way runs again on the next open.
     fn migrate_to_blocks(&self) -> Result<()> {
         let legacy = self.db.open_tree(LEGACY_POINTS).map_err(self.db_err())?;
+        // Below schema 2 the blocks tree holds only what a stopped migration left (and a
+        // schema-1 build may have changed the points since): start it afresh.
+        self.blocks.clear().map_err(self.db_err())?;
         let mut batch = sled::Batch::default();
         let mut pending = 0usize;
+        // The series being read and its points not yet in a block; keys come in step order,
+        // so a block is cut every 512 points and memory stays at one batch.
         let mut current: Option<SeriesPoints> = None;
-        // A series' points as blocks; how many points.
-        let close = |series: Option<SeriesPoints>, batch: &mut sled::Batch| -> usize {
-            let Some((prefix, points)) = series else { return 0 };
-            for chunk in points.chunks(blocks::BLOCK) {
-                batch.insert(block_key(&prefix, chunk[0].0), blocks::encode(chunk));
-            }
-            points.len()
-        };
         for item in legacy.iter() {
             let (key, value) = item.map_err(self.db_err())?;
             let (prefix, step) = key.split_at(key.len().saturating_sub(8));
             let step = <[u8; 8]>::try_from(step).map(u64::from_be_bytes).map_err(|_| self.corrupt("a schema-1 metric key"))?;
             let value = <[u8; 8]>::try_from(value.as_ref()).map(f64::from_be_bytes).map_err(|_| self.corrupt("a schema-1 metric value"))?;
-            match &mut current {
-                Some((p, points)) if p.as_slice() == prefix => points.push((step, value)),
-                _ => {
-                    pending += close(current.take(), &mut batch);
-                    current = Some((prefix.to_vec(), vec![(step, value)]));
-                }
+            let same = current.as_ref().is_some_and(|(p, _)| p.as_slice() == prefix);
+            if !same
+                && let Some((p, points)) = current.take()
+                && !points.is_empty()
+            {
+                batch.insert(block_key(&p, points[0].0), blocks::encode(&points));
+            }
+            let (p, points) = current.get_or_insert_with(|| (prefix.to_vec(), Vec::with_capacity(blocks::BLOCK)));
+            points.push((step, value));
+            pending += 1;
+            if points.len() == blocks::BLOCK {
+                batch.insert(block_key(p, points[0].0), blocks::encode(points));
+                points.clear();
             }
             if pending >= 1_000_000 {
                 self.blocks.apply_batch(std::mem::take(&mut batch)).map_err(self.db_err())?;
                 pending = 0;
             }
         }
-        close(current.take(), &mut batch);
+        if let Some((p, points)) = current.take()
+            && !points.is_empty()
+        {
+            batch.insert(block_key(&p, points[0].0), blocks::encode(&points));
+        }
         self.blocks.apply_batch(batch).map_err(self.db_err())?;
         self.flush()
     }
@@ -494,14 +507,18 @@ impl Store {
     /// Apply a batch of metric points, log lines and artifacts.
     pub fn write(&self, batch: WriteBatch) -> Result<()> {
         if !batch.metrics.is_empty() {
-            // Each series' new points, in the order logged (a repeated step keeps its last).
+            let _writing = self.series_lock.write().unwrap_or_else(|p| p.into_inner());
+            // Each series' new points, in the order logged (a repeated step keeps its last),
+            // by key prefix (two names cut to the same prefix are one series, not two writes
+            // of the same blocks).
             let mut by_series: Vec<SeriesPoints> = Vec::new();
-            let mut index: std::collections::HashMap<(RunId, &str), usize> = std::collections::HashMap::new();
+            let mut index: std::collections::HashMap<Vec<u8>, usize> = std::collections::HashMap::new();
             let mut names = sled::Batch::default();
             for (run, name, step, value) in &batch.metrics {
-                let i = *index.entry((*run, name.as_str())).or_insert_with(|| {
+                let prefix = series_prefix(*run, name);
+                let i = *index.entry(prefix.clone()).or_insert_with(|| {
                     names.insert(named_key(*run, name), &[]);
-                    by_series.push((series_prefix(*run, name), Vec::new()));
+                    by_series.push((prefix, Vec::new()));
                     by_series.len() - 1
                 });
                 by_series[i].1.push((*step, *value));
@@ -553,6 +570,7 @@ impl Store {
 
     /// One series as `(step, value)` in step order: a single range scan over its blocks.
     pub fn series(&self, run: RunId, name: &str) -> Result<Vec<(u64, f64)>> {
+        let _reading = self.series_lock.read().unwrap_or_else(|p| p.into_inner());
         let mut points = Vec::new();
         for block in self.blocks.scan_prefix(series_prefix(run, name)).values() {
             let block = block.map_err(self.db_err())?;

@@ -422,7 +422,8 @@ fn a_schema_1_store_is_migrated_to_blocks_on_open_with_every_point() {
         // What schema 1 wrote: a key per point.
         let db = sled::open(dir.path().join("db")).unwrap();
         let legacy = db.open_tree("metrics").unwrap();
-        for (name, n) in [("loss", 1300u64), ("acc", 3)] {
+        // "acc" fills exactly one block, and the series after it (keys sort by name length) starts afresh.
+        for (name, n) in [("loss", 1300u64), ("acc", 512), ("lr", 3)] {
             let mut key = r.id.as_bytes().to_vec();
             key.extend_from_slice(&(name.len() as u16).to_be_bytes());
             key.extend_from_slice(name.as_bytes());
@@ -439,7 +440,8 @@ fn a_schema_1_store_is_migrated_to_blocks_on_open_with_every_point() {
     let store = Store::open(dir.path()).unwrap();
     let loss = store.series(r.id, "loss").unwrap();
     assert_eq!(loss, (0..1300u64).map(|s| (s * 10, s as f64 / 7.0)).collect::<Vec<_>>(), "every point, exactly");
-    assert_eq!(store.series(r.id, "acc").unwrap().len(), 3);
+    assert_eq!(store.series(r.id, "acc").unwrap().len(), 512);
+    assert_eq!(store.series(r.id, "lr").unwrap().len(), 3);
     assert!(!store.db.tree_names().iter().any(|n| n.as_ref() == b"metrics"), "schema 1's tree is gone");
     let meta = store.db.open_tree("meta").unwrap();
     assert_eq!(meta.get("schema_version").unwrap().unwrap().as_ref(), SCHEMA_VERSION.to_be_bytes());
