@@ -20,6 +20,11 @@ use benchtop_store::Store;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // The app stays open: memory its runs freed goes back to the kernel once unused for 10 s
+    // (kept across a sweep's runs, not held after it). First, before any thread starts.
+    benchtop_studies::ml::memory::hold_freed_memory(benchtop_studies::ml::memory::FreedMemory::ReturnedAfter(
+        std::time::Duration::from_secs(10),
+    ));
     if let Err(e) = run() {
         eprintln!("benchtop-app: {e:#}");
         std::process::exit(2);

@@ -236,6 +236,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread starts (mimalloc's options are not thread-safe to set): `serve` stays
+    // open and gives memory back once idle; every other command trains or reads and exits.
+    use benchtop_studies::ml::memory::{FreedMemory, hold_freed_memory};
+    hold_freed_memory(match cli.command {
+        Command::Serve { .. } => FreedMemory::ReturnedAfter(std::time::Duration::from_secs(10)),
+        _ => FreedMemory::Kept,
+    });
     let store = &commands::At { dir: cli.store, holder: cli.holder };
     let result = match cli.command {
         Command::Serve { listen, jobs } => commands::serve(store, listen, jobs),

@@ -69,6 +69,32 @@ def goat_classifier(pooled):
                          nn.BatchNorm1d(128), nn.Linear(128, 10))
 
 
+def goat_adapt(spec):
+    """GOAT's head alone, self-trained on frozen (non-negative) features of the encoder's width."""
+    n, dim, batch, epochs = spec["rows"], spec["features"], spec["batch"], spec["epochs"]
+    x, y = torch.rand(n, dim), torch.randint(0, 10, (n,))
+    model = nn.Sequential(nn.Linear(dim, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.BatchNorm1d(128), nn.Linear(128, 10))
+    opt = optimizer(dict(spec, optimizer="adam"), model.parameters())
+
+    def run(rows):
+        order = torch.randperm(rows)
+        for i in range(0, rows, batch):
+            idx = order[i:i + batch]
+            if len(idx) < 2:
+                continue
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss.item()
+            loss.backward()
+            opt.step()
+
+    run(batch)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        run(n)
+    return n * epochs / (time.perf_counter() - start)
+
+
 def goat_inference(spec, pooled):
     n, batch = spec["images"], spec["batch"]
     model = goat_classifier(pooled).eval()
@@ -372,6 +398,8 @@ def main():
         "goat_conv_inference": lambda s: goat_inference(s, False),
         "goat_pooled_train": lambda s: image_training(s, lambda: goat_classifier(True)),
         "goat_pooled_inference": lambda s: goat_inference(s, True),
+        "goat_adapt_conv_features": goat_adapt,
+        "goat_adapt_pooled_features": goat_adapt,
         "cfa_encoder_train": lambda s: image_training(s, cfa_classifier),
         "cfa_heads_train": cfa_heads,
         "forgetting_mlp_train": lambda s: image_training(s, mlp),

@@ -11,7 +11,7 @@ mod tests;
 
 use benchtop_core::{RunContext, StudyError};
 use benchtop_data::quiz::{self, Question, Vocab};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::Rng as _;
 use rand::seq::SliceRandom;
@@ -195,7 +195,7 @@ pub fn fine_tune(
     if examples.is_empty() {
         return Ok(model);
     }
-    let mut optimizer: ModuleOptimizer = AdamWConfig::new().with_weight_decay(0.0).init();
+    let mut optimizer: ModuleOptimizer = crate::ml::adam::adamw(0.0);
     let mut order: Vec<usize> = Vec::new();
     let (mut total, mut count) = (0.0, 0);
     for step in 0..steps {

@@ -10,7 +10,7 @@
 
 use benchtop_core::{ChartKind, ChartSpec, Checkpoint, Params, RunContext, Study, StudyError, Summary};
 use benchtop_data::quiz::{self, Question};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::log_sigmoid;
 use rand::Rng as _;
@@ -459,7 +459,7 @@ impl Study for OnlineRlhf {
         let mut rng = benchtop_data::rng(seed, 142);
         let mut policy = reference.clone();
         let mut pairs = Vec::new();
-        let mut optimizer: ModuleOptimizer = AdamWConfig::new().with_weight_decay(0.0).init();
+        let mut optimizer: ModuleOptimizer = crate::ml::adam::adamw(0.0);
         let mut last = start.clone();
         let mut pair_counts = Vec::new();
         // A resumed run goes on after the last iteration its checkpoint covers.
@@ -478,7 +478,7 @@ impl Study for OnlineRlhf {
                 pairs = collect_pairs(&policy, &reference, &proxy, &bed, p, &mut rng, &device)?;
                 if p.method == RlhfMethod::IterativeDpo {
                     // Each round trains afresh from the previous policy.
-                    optimizer = AdamWConfig::new().with_weight_decay(0.0).init();
+                    optimizer = crate::ml::adam::adamw(0.0);
                 }
             }
             pair_counts.push(pairs.len());

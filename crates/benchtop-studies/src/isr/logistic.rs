@@ -3,7 +3,7 @@
 
 use benchtop_core::{RunContext, StudyError};
 use burn::module::Param;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::{log_sigmoid, sigmoid};
 
@@ -140,7 +140,7 @@ pub fn fit(
     let x = Tensor::<2>::from_data(TensorData::new(train.x.clone(), [n, train.dim]), device);
     let y = Tensor::<2>::from_data(TensorData::new(train.y.clone(), [n, 1]), device);
     let mut model = Linear1::zeros(train.dim, device);
-    let new_optimizer = || -> ModuleOptimizer { AdamConfig::new().init() };
+    let new_optimizer = || -> ModuleOptimizer { crate::ml::adam::adam(None) };
     let mut optimizer = new_optimizer();
     let name = |m: &str| format!("{prefix}{m}");
 

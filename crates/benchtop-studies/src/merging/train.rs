@@ -6,7 +6,7 @@
 use benchtop_core::{Checkpoint, RunContext, StudyError};
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::seq::SliceRandom;
 
@@ -242,7 +242,7 @@ pub fn probed(ctx: &RunContext, p: &MergingParams, s: &Net, c: &TeacherC, data: 
         ctx.info(format!("stage 1: probing the new head for {} steps, backbone frozen", p.probe_steps));
         let targets = c_targets(c, data, device)?;
         let mut net = with_new_head(s, ctx.seed(), device)?;
-        let mut optimizer: ModuleOptimizer = AdamConfig::new().init();
+        let mut optimizer: ModuleOptimizer = crate::ml::adam::adam(None);
         let mut batches = Batches::new(data.c_train.len(), p.batch_size as usize, benchtop_data::rng(ctx.seed(), 82));
         let mut window = 0.0;
         for step in 0..p.probe_steps {
@@ -316,7 +316,7 @@ pub fn distil(
     let s_goal = s_targets(s, data, &memory, device)?;
     let pixels = data.side * data.side;
     let replay = !memory.is_empty() && stage.lambda > 0.0;
-    let mut optimizer: ModuleOptimizer = AdamConfig::new().init();
+    let mut optimizer: ModuleOptimizer = crate::ml::adam::adam(None);
     let mut c_batches = Batches::new(data.c_train.len(), p.batch_size as usize, benchtop_data::rng(ctx.seed(), 83));
     let mut s_batches = Batches::new(memory.len().max(1), p.replay_batch as usize, benchtop_data::rng(ctx.seed(), 84));
     let plain = device.clone().inner();

@@ -9,8 +9,7 @@ use benchtop_core::StudyError;
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::Rng as _;
 use rand::seq::SliceRandom;
@@ -165,13 +164,10 @@ where
     fit_from(model, None, loss, n, options, rng, |epoch, mean, model, _, _| on_epoch(epoch, mean, model))
 }
 
-/// The optimizer [`fit`] trains with: Adam with an L2 term, or AdamW.
+/// The optimizer [`fit`] trains with: Adam with an L2 term, or AdamW; burn's arithmetic in
+/// one pass per parameter on the CPU ([`crate::ml::adam`]).
 pub fn optimizer(options: &TrainOptions) -> ModuleOptimizer {
-    if options.decoupled {
-        AdamWConfig::new().with_weight_decay(options.weight_decay).init()
-    } else {
-        AdamConfig::new().with_weight_decay(Some(WeightDecayConfig::new(options.weight_decay))).init()
-    }
+    if options.decoupled { crate::ml::adam::adamw(options.weight_decay) } else { crate::ml::adam::adam(Some(options.weight_decay)) }
 }
 
 /// The state of [`fit_from`]'s loop between epochs, besides the model and the generator:

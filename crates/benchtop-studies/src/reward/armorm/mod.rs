@@ -12,7 +12,7 @@ use benchtop_core::{Better, ChartKind, ChartSpec, Params, RunContext, Study, Stu
 use benchtop_data::preference::{Preferred, finegrained_qa};
 use burn::module::Param;
 use burn::nn::Linear;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::activation::{relu, softmax};
 use nalgebra::DMatrix;
@@ -630,7 +630,7 @@ fn armorm_run(
     let (x, objectives, target_t) = (tensor(prompts, [n, DIM], device), tensor(diff, [n, e], device), tensor(target, [n], device));
     let weight = Tensor::<1>::ones([n], device);
     let mut gate = Gate::new(p.gate_hidden as usize, e, &mut benchtop_data::rng(ctx.seed(), 104), device);
-    let mut optimizer: ModuleOptimizer = AdamWConfig::new().with_weight_decay(0.01).init();
+    let mut optimizer: ModuleOptimizer = crate::ml::adam::adamw(0.01);
     for step in 0..p.steps {
         let lr = p.lr * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / p.steps as f64).cos());
         let margin = gate.score(x.clone(), objectives.clone(), p.temperature);
