@@ -55,6 +55,10 @@ pub fn presets() -> &'static [Preset] {
         Preset { file: "forgetting-digits.toml", source: include_str!("../../../experiments/forgetting-digits.toml") },
         Preset { file: "goat-quick.toml", source: include_str!("../../../experiments/goat-quick.toml") },
         Preset { file: "goat-rotating-digits.toml", source: include_str!("../../../experiments/goat-rotating-digits.toml") },
+        Preset {
+            file: "goat-rotating-digits-authors.toml",
+            source: include_str!("../../../experiments/goat-rotating-digits-authors.toml"),
+        },
         Preset { file: "goat-covertype.toml", source: include_str!("../../../experiments/goat-covertype.toml") },
         Preset { file: "ssrm-quick.toml", source: include_str!("../../../experiments/ssrm-quick.toml") },
         Preset { file: "ssrm-hh.toml", source: include_str!("../../../experiments/ssrm-hh.toml") },

@@ -121,19 +121,31 @@ pub fn cost_matrix(a: &Features, b: &Features, device: &Device) -> Result<Vec<f6
 /// Equal-size uniform samples of two consecutive domains, at most `cap` points each (exact
 /// OT with uniform marginals needs as many points on each side): seeded subsamples.
 pub fn equalise(a: &Features, b: &Features, cap: usize, rng: &mut benchtop_data::Rng) -> (Features, Features) {
-    let m = a.len().min(b.len()).min(cap);
-    let pick = |f: &Features, rng: &mut benchtop_data::Rng| {
-        if f.len() == m {
-            f.clone()
-        } else {
-            let mut idx = sample(rng, f.len(), m).into_vec();
+    let (ra, rb) = equalise_rows(a.len(), b.len(), cap, rng);
+    (rows(a, &ra).into_owned(), rows(b, &rb).into_owned())
+}
+
+/// The rows [`equalise`] keeps of each domain (`None`: all of them), drawn in its order.
+pub fn equalise_rows(a: usize, b: usize, cap: usize, rng: &mut benchtop_data::Rng) -> (Option<Vec<usize>>, Option<Vec<usize>>) {
+    let m = a.min(b).min(cap);
+    let pick = |len: usize, rng: &mut benchtop_data::Rng| {
+        (len != m).then(|| {
+            let mut idx = sample(rng, len, m).into_vec();
             idx.sort_unstable();
-            f.select(&idx)
-        }
+            idx
+        })
     };
-    let a2 = pick(a, rng);
-    let b2 = pick(b, rng);
-    (a2, b2)
+    let ra = pick(a, rng);
+    let rb = pick(b, rng);
+    (ra, rb)
+}
+
+/// The rows `idx` of `f` (`None`: `f` itself, not copied).
+pub fn rows<'a>(f: &'a Features, idx: &Option<Vec<usize>>) -> std::borrow::Cow<'a, Features> {
+    match idx {
+        Some(idx) => std::borrow::Cow::Owned(f.select(idx)),
+        None => std::borrow::Cow::Borrowed(f),
+    }
 }
 
 /// The exact OT plan between equal-size `a` and `b` in feature space.
@@ -142,20 +154,11 @@ pub fn ot_plan(a: &Features, b: &Features, device: &Device) -> Result<Plan, Stud
     Ok(plan_from_costs(costs, a.len())?)
 }
 
-/// GOAT's `g` generated domains between `a` and `b` along `plan`, at t = k / (g + 1): one
-/// point per plan entry (uniform weights, since the plan is a permutation).
-pub fn generated(a: &Features, b: &Features, plan: &Plan, g: usize) -> Vec<Features> {
-    (1..=g)
-        .map(|k| {
-            let t = k as f32 / (g + 1) as f32;
-            Features {
-                name: format!("{}~{}@{k}/{}", a.name, b.name, g + 1),
-                x: interpolate(&a.x, &b.x, a.dim, plan, t),
-                dim: a.dim,
-                labels: None,
-            }
-        })
-        .collect()
+/// The `k`-th of GOAT's `g` generated domains (k = 1..=g) between `a` and `b` along `plan`,
+/// at t = k / (g + 1): one point per plan entry (uniform weights: the plan is a permutation).
+pub fn generated_at(a: &Features, b: &Features, plan: &Plan, k: usize, g: usize) -> Features {
+    let t = k as f32 / (g + 1) as f32;
+    Features { name: format!("{}~{}@{k}/{}", a.name, b.name, g + 1), x: interpolate(&a.x, &b.x, a.dim, plan, t), dim: a.dim, labels: None }
 }
 
 /// A plan as bytes for the cross-run cache, and back (checked against the expected size).

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ml::device::training_device;
 use crate::ml::nets::{Batchable, TrainOptions, predict, train};
-use adapt::{Features, accuracy, equalise, generated, ot_plan, self_train_step};
+use adapt::{Features, accuracy, generated_at, ot_plan, self_train_step};
 use domains::{Domain, Setting, covertype_by_water, digits_needed, rotating_digits};
 use model::{Classifier, Encoder, EncoderKind, Head};
 
@@ -281,8 +281,9 @@ impl Study for Goat {
         let cancelled = || ctx.is_cancelled();
         for (step, domain) in path.iter().enumerate() {
             ctx.check_cancelled()?;
+            let domain = domain.features();
             let mut rng = benchtop_data::rng(ctx.seed(), 1000 + step as u64);
-            let (next, report) = self_train_step(head, domain, setting.classes, p.drop_fraction, &options, &mut rng, &device, &cancelled)?;
+            let (next, report) = self_train_step(head, &domain, setting.classes, p.drop_fraction, &options, &mut rng, &device, &cancelled)?;
             head = next;
             let acc = accuracy(&head, &target_test, &setting.target_test.labels, setting.classes, &device)?;
             ctx.log_metric("path_target_accuracy", step as u64 + 1, acc);
@@ -408,6 +409,35 @@ fn plan_for(
     }
 }
 
+/// One domain of the adaptation path: real features, or a domain GOAT generates when its
+/// step comes. A generated one keeps only which rows of the two real domains the transport
+/// matched and the plan, so a path holds its real domains and at most one generated domain
+/// at a time (with the authors' encoder each is 100 MB; 4 given domains and G = 3 make 15).
+enum PathDomain {
+    Real(Rc<Features>),
+    Generated { pair: Rc<Transport>, k: usize, g: usize },
+}
+
+/// Two consecutive real domains, the rows of each that the transport matched, and its plan.
+struct Transport {
+    a: Rc<Features>,
+    b: Rc<Features>,
+    rows: (Option<Vec<usize>>, Option<Vec<usize>>),
+    plan: benchtop_data::ot::Plan,
+}
+
+impl PathDomain {
+    fn features(&self) -> Rc<Features> {
+        match self {
+            PathDomain::Real(f) => f.clone(),
+            PathDomain::Generated { pair, k, g } => {
+                let (a, b) = (adapt::rows(&pair.a, &pair.rows.0), adapt::rows(&pair.b, &pair.rows.1));
+                Rc::new(generated_at(&a, &b, &pair.plan, *k, *g))
+            }
+        }
+    }
+}
+
 /// The domains the head self-trains through after the source, in order: every real domain
 /// past the first, each preceded (GOAT) by G domains generated between it and the one
 /// before, or (its control) by G self-training steps on the very subsample of it that the
@@ -418,23 +448,26 @@ fn adaptation_path(
     real: &[Rc<Features>],
     data_key: &CacheKey,
     device: &Device,
-) -> Result<Vec<Rc<Features>>, StudyError> {
+) -> Result<Vec<PathDomain>, StudyError> {
     let extra = p.generated_domains as usize;
-    let mut path: Vec<Rc<Features>> = Vec::new();
+    let mut path: Vec<PathDomain> = Vec::new();
     for (k, pair) in real.windows(2).enumerate() {
         if matches!(p.method, GoatMethod::Goat | GoatMethod::GradualRepeated) && extra > 0 {
             // The same subsamples for GOAT and its control: the same seeded stream.
             let mut rng = benchtop_data::rng(ctx.seed(), 100 + k as u64);
-            let (a, b) = equalise(&pair[0], &pair[1], p.ot_points as usize, &mut rng);
+            let rows = adapt::equalise_rows(pair[0].len(), pair[1].len(), p.ot_points as usize, &mut rng);
             if p.method == GoatMethod::Goat {
+                let (a, b) = (adapt::rows(&pair[0], &rows.0), adapt::rows(&pair[1], &rows.1));
                 let plan = plan_for(ctx, &a, &b, data_key, device)?;
                 ctx.info(format!("OT {} -> {}: {} points, mean squared distance {:.2}", a.name, b.name, a.len(), plan.cost));
-                path.extend(generated(&a, &b, &plan, extra).into_iter().map(Rc::new));
+                let pair = Rc::new(Transport { a: pair[0].clone(), b: pair[1].clone(), rows, plan });
+                path.extend((1..=extra).map(|k| PathDomain::Generated { pair: pair.clone(), k, g: extra }));
             } else {
-                path.extend(std::iter::repeat_n(Rc::new(b), extra));
+                let b = Rc::new(adapt::rows(&pair[1], &rows.1).into_owned());
+                path.extend((0..extra).map(|_| PathDomain::Real(b.clone())));
             }
         }
-        path.push(pair[1].clone());
+        path.push(PathDomain::Real(pair[1].clone()));
     }
     Ok(path)
 }

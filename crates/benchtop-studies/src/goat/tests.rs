@@ -64,7 +64,14 @@ fn the_step_matched_control_differs_from_goat_in_the_generated_domains_only() {
     let real = vec![domain("source", 40, 0.0), domain("middle", 40, 1.0), domain("target", 40, 2.0)];
     let base = GoatParams { generated_domains: 2, ot_points: 20, ..GoatParams::default() };
     let key = benchtop_core::CacheKey::new("goat", "test", 4);
-    let path = |method| adaptation_path(&ctx, &GoatParams { method, ..base.clone() }, &real, &key, &device).unwrap();
+    // Each domain as its step would see it (generated ones are made when their step comes).
+    let path = |method| -> Vec<Rc<Features>> {
+        adaptation_path(&ctx, &GoatParams { method, ..base.clone() }, &real, &key, &device)
+            .unwrap()
+            .iter()
+            .map(PathDomain::features)
+            .collect()
+    };
     let (goat, control) = (path(GoatMethod::Goat), path(GoatMethod::GradualRepeated));
     let sizes = |p: &[Rc<Features>]| p.iter().map(|f| f.len()).collect::<Vec<_>>();
     assert_eq!(sizes(&goat), vec![20, 20, 40, 20, 20, 40]);
