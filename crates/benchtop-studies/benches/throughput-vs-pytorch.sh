@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Every model shape the studies train, in burn and in PyTorch on the same threads: the ratios.
-# PyTorch comes from PyPI into a virtual environment under the target folder, installed by
-# this script only (a few GB with its CUDA libraries; nothing else in Benchtop needs it).
+# PyTorch comes from PyPI into a virtual environment in the user's cache folder, installed by
+# this script only (a few GB with its CUDA libraries; nothing else in Benchtop needs it). Not
+# under the target folder: CI caches that folder and starts it over past 30 GB, and a torch
+# there once pushed it past and cost a cold build.
 # Arguments keep only the shapes whose names contain one of them (e.g. `goat policy`).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
-target="${CARGO_TARGET_DIR:-$root/target}"
-venv="$target/torch-venv"
+venv="${BENCHTOP_TORCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/benchtop/torch-venv}"
 if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
+  mkdir -p "$(dirname "$venv")"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet torch
 fi
