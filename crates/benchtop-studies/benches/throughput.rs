@@ -88,6 +88,17 @@ fn labels(n: usize, classes: u8, seed: u64) -> Vec<u8> {
     (0..n).map(|_| rng.random_range(0..classes)).collect()
 }
 
+/// The shared loop's settings from a spec: Adam with L2 decay unless it names `adamw`.
+fn train_options(spec: &Value, epochs: u32) -> TrainOptions {
+    TrainOptions {
+        epochs,
+        batch_size: usize_of(spec, "batch"),
+        lr: f64_of(spec, "lr"),
+        weight_decay: f64_of(spec, "weight_decay") as f32,
+        decoupled: spec["optimizer"] == "adamw",
+    }
+}
+
 /// Images/s of `epochs` of minibatch training of `model` on `images` random 28x28 digits.
 fn image_training<M: burn::module::Module>(
     spec: &Value,
@@ -99,13 +110,7 @@ fn image_training<M: burn::module::Module>(
     let data = Batchable { x: &x, labels: &y, shape: [1, 28, 28] };
     let warm = Batchable { x: &x[..batch * 784], labels: &y[..batch], shape: [1, 28, 28] };
     let device = device();
-    let options = |epochs| TrainOptions {
-        epochs,
-        batch_size: batch,
-        lr: f64_of(spec, "lr"),
-        weight_decay: f64_of(spec, "weight_decay") as f32,
-        decoupled: spec["optimizer"] == "adamw",
-    };
+    let options = |epochs| train_options(spec, epochs);
     let mut rng = benchtop_data::rng(0, 2);
     let warmed = train(model(&device), forward, &warm, &options(1), &mut rng, &device, |_, _, _| Ok(())).unwrap();
     let t = Instant::now();
@@ -130,13 +135,7 @@ fn goat_adapt(spec: &Value) -> f64 {
     let data = Batchable { x: &x, labels: &y, shape: [1, 1, dim] };
     let warm = Batchable { x: &x[..batch * dim], labels: &y[..batch], shape: [1, 1, dim] };
     let device = device();
-    let options = |epochs| TrainOptions {
-        epochs,
-        batch_size: batch,
-        lr: f64_of(spec, "lr"),
-        weight_decay: f64_of(spec, "weight_decay") as f32,
-        decoupled: false,
-    };
+    let options = |epochs| train_options(spec, epochs);
     let forward = |h: &Head, x: Tensor<4>| h.forward(x.flatten(1, 3));
     let mut rng = benchtop_data::rng(0, 2);
     let head = Head::new(dim, 128, 2, 10, &mut benchtop_data::rng(0, 1), &device);
@@ -432,13 +431,13 @@ fn shapes() -> Vec<Shape> {
         Shape {
             name: "goat_adapt_conv_features",
             unit: "rows/s",
-            spec: json!({"rows": 1800, "features": 25088, "batch": 128, "epochs": 2, "lr": 1e-4, "weight_decay": 1e-4}),
+            spec: json!({"rows": 1800, "features": 25088, "batch": 128, "epochs": 2, "lr": 1e-4, "weight_decay": 1e-4, "optimizer": "adam"}),
             burn: Box::new(goat_adapt),
         },
         Shape {
             name: "goat_adapt_pooled_features",
             unit: "rows/s",
-            spec: json!({"rows": 1800, "features": 1568, "batch": 128, "epochs": 5, "lr": 1e-4, "weight_decay": 1e-4}),
+            spec: json!({"rows": 1800, "features": 1568, "batch": 128, "epochs": 5, "lr": 1e-4, "weight_decay": 1e-4, "optimizer": "adam"}),
             burn: Box::new(goat_adapt),
         },
         Shape {

@@ -33,48 +33,10 @@ def optimizer(spec, params, lr=None, weight_decay=None):
     return torch.optim.AdamW(params, lr=lr, weight_decay=wd, eps=1e-5)
 
 
-def image_training(spec, make):
-    n, batch, epochs = spec["images"], spec["batch"], spec["epochs"]
-    x, y = torch.rand(n, 1, 28, 28), torch.randint(0, 10, (n,))
-
-    def run(model, opt, rows):
-        order = torch.randperm(rows)
-        for i in range(0, rows, batch):
-            idx = order[i:i + batch]
-            if len(idx) < 2:
-                continue
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            loss.item()
-            loss.backward()
-            opt.step()
-
-    model = make()
+def minibatch_training(spec, model, x, y):
+    """Rows/s of `epochs` of shuffled minibatches with cross-entropy, after one warm batch."""
+    n, batch, epochs = len(x), spec["batch"], spec["epochs"]
     opt = optimizer(spec, model.parameters())
-    run(model, opt, batch)
-    start = time.perf_counter()
-    for _ in range(epochs):
-        run(model, opt, n)
-    return n * epochs / (time.perf_counter() - start)
-
-
-def goat_classifier(pooled):
-    layers = []
-    for i, c_in in enumerate([1, 32, 32]):
-        layers += [nn.Conv2d(c_in, 32, 3, padding="same"), nn.ReLU()]
-        if pooled and i < 2:
-            layers.append(nn.MaxPool2d(2))
-    side = 7 if pooled else 28
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(32 * side * side, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(),
-                         nn.BatchNorm1d(128), nn.Linear(128, 10))
-
-
-def goat_adapt(spec):
-    """GOAT's head alone, self-trained on frozen (non-negative) features of the encoder's width."""
-    n, dim, batch, epochs = spec["rows"], spec["features"], spec["batch"], spec["epochs"]
-    x, y = torch.rand(n, dim), torch.randint(0, 10, (n,))
-    model = nn.Sequential(nn.Linear(dim, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.BatchNorm1d(128), nn.Linear(128, 10))
-    opt = optimizer(dict(spec, optimizer="adam"), model.parameters())
 
     def run(rows):
         order = torch.randperm(rows)
@@ -93,6 +55,29 @@ def goat_adapt(spec):
     for _ in range(epochs):
         run(n)
     return n * epochs / (time.perf_counter() - start)
+
+
+def image_training(spec, make):
+    n = spec["images"]
+    return minibatch_training(spec, make(), torch.rand(n, 1, 28, 28), torch.randint(0, 10, (n,)))
+
+
+def goat_classifier(pooled):
+    layers = []
+    for i, c_in in enumerate([1, 32, 32]):
+        layers += [nn.Conv2d(c_in, 32, 3, padding="same"), nn.ReLU()]
+        if pooled and i < 2:
+            layers.append(nn.MaxPool2d(2))
+    side = 7 if pooled else 28
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(32 * side * side, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(),
+                         nn.BatchNorm1d(128), nn.Linear(128, 10))
+
+
+def goat_adapt(spec):
+    """GOAT's head alone, self-trained on frozen (non-negative) features of the encoder's width."""
+    n, dim = spec["rows"], spec["features"]
+    model = nn.Sequential(nn.Linear(dim, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.BatchNorm1d(128), nn.Linear(128, 10))
+    return minibatch_training(spec, model, torch.rand(n, dim), torch.randint(0, 10, (n,)))
 
 
 def goat_inference(spec, pooled):

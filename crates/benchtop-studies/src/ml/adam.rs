@@ -85,6 +85,23 @@ fn fused<const D: usize>(
     Ok((back(w), AdaptiveMomentumState { time, moment_1: back(m), moment_2: back(v), max_moment_2: None }))
 }
 
+/// [`fused`], or burn's own step (`burns`) where the fused pass does not apply.
+fn fused_or<const D: usize>(
+    step_at: impl Fn(usize) -> Step,
+    tensor: Tensor<D>,
+    grad: Tensor<D>,
+    state: Option<AdaptiveMomentumState<D>>,
+    burns: impl FnOnce(Tensor<D>, Tensor<D>, Option<AdaptiveMomentumState<D>>) -> (Tensor<D>, Option<AdaptiveMomentumState<D>>),
+) -> (Tensor<D>, Option<AdaptiveMomentumState<D>>) {
+    match fused(step_at, tensor, grad, state) {
+        Ok((tensor, momentum)) => (tensor, Some(momentum)),
+        Err(back) => {
+            let (tensor, grad, momentum) = *back;
+            burns(tensor, grad, momentum)
+        }
+    }
+}
+
 impl Optimizer for Adam {
     type State<const D: usize> = AdamState<D>;
 
@@ -107,18 +124,15 @@ impl Optimizer for Adam {
                 lr: lr as f32,
             }
         };
-        let (tensor, grad, state) = match fused(step_at, tensor, grad, state.map(|s| s.momentum)) {
-            Ok((tensor, momentum)) => return (tensor, Some(AdamState { momentum })),
-            Err(back) => {
-                let (tensor, grad, momentum) = *back;
-                (tensor, grad, momentum.map(|momentum| AdamState { momentum }))
+        let (tensor, momentum) = fused_or(step_at, tensor, grad, state.map(|s| s.momentum), |tensor, grad, momentum| {
+            let mut config = burn::optim::AdamConfig::new().with_beta_1(BETA_1).with_beta_2(BETA_2).with_epsilon(EPSILON);
+            if let Some(penalty) = self.weight_decay {
+                config = config.with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(penalty)));
             }
-        };
-        let mut config = burn::optim::AdamConfig::new().with_beta_1(BETA_1).with_beta_2(BETA_2).with_epsilon(EPSILON);
-        if let Some(penalty) = self.weight_decay {
-            config = config.with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(penalty)));
-        }
-        config.build().step(lr, tensor, grad, state)
+            let (tensor, state) = config.build().step(lr, tensor, grad, momentum.map(|momentum| AdamState { momentum }));
+            (tensor, state.map(|s| s.momentum))
+        });
+        (tensor, momentum.map(|momentum| AdamState { momentum }))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
@@ -150,20 +164,17 @@ impl Optimizer for AdamW {
                 lr: lr as f32,
             }
         };
-        let (tensor, grad, state) = match fused(step_at, tensor, grad, state.map(|s| s.momentum)) {
-            Ok((tensor, momentum)) => return (tensor, Some(AdamWState { momentum })),
-            Err(back) => {
-                let (tensor, grad, momentum) = *back;
-                (tensor, grad, momentum.map(|momentum| AdamWState { momentum }))
-            }
-        };
-        burn::optim::AdamWConfig::new()
-            .with_beta_1(BETA_1)
-            .with_beta_2(BETA_2)
-            .with_epsilon(EPSILON)
-            .with_weight_decay(self.weight_decay)
-            .build()
-            .step(lr, tensor, grad, state)
+        let (tensor, momentum) = fused_or(step_at, tensor, grad, state.map(|s| s.momentum), |tensor, grad, momentum| {
+            let config = burn::optim::AdamWConfig::new().with_beta_1(BETA_1).with_beta_2(BETA_2).with_epsilon(EPSILON);
+            let (tensor, state) = config.with_weight_decay(self.weight_decay).build().step(
+                lr,
+                tensor,
+                grad,
+                momentum.map(|momentum| AdamWState { momentum }),
+            );
+            (tensor, state.map(|s| s.momentum))
+        });
+        (tensor, momentum.map(|momentum| AdamWState { momentum }))
     }
 
     fn to_device<const D: usize>(state: Self::State<D>, device: &Device) -> Self::State<D> {
