@@ -29,7 +29,9 @@ fn gpu_device() -> Result<Device, StudyError> {
 /// than mixed into this run (and the compute a run records is true of every stage it read).
 pub fn kernels(backend: Backend) -> &'static str {
     match backend {
-        Backend::Cpu => "burn-flex simd rayon",
+        // The names of the burn features that choose them (the workspace's Cargo.toml):
+        // `x86-v4` added gemm's AVX-512 kernels, so stages cached before it are recomputed.
+        Backend::Cpu => "burn-flex simd rayon x86-v4",
         Backend::Gpu => "burn-wgpu",
     }
 }
@@ -69,7 +71,8 @@ fn cpu_model() -> String {
 }
 
 /// macerator's choice (element-wise ops, reductions) and gemm's f32 kernel (matmul, conv).
-/// gemm uses its FMA kernel wherever FMA exists: our build leaves its AVX-512 kernel off.
+/// gemm picks its AVX-512 kernel where the CPU has AVX-512F (our build compiles it in, burn's
+/// `x86-v4` feature), else its FMA one.
 fn simd_paths() -> String {
     let elementwise = match format!("{:?}", macerator::Arch::detect()).as_str() {
         "V4FP16" => "x86-64-v4 (AVX-512, FP16)".to_owned(),
@@ -79,7 +82,13 @@ fn simd_paths() -> String {
         other => other.to_owned(),
     };
     #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
-    let matmul = if std::arch::is_x86_feature_detected!("fma") { "FMA" } else { "scalar" };
+    let matmul = if std::arch::is_x86_feature_detected!("avx512f") {
+        "AVX-512"
+    } else if std::arch::is_x86_feature_detected!("fma") {
+        "FMA"
+    } else {
+        "scalar"
+    };
     #[cfg(target_arch = "aarch64")]
     let matmul = if std::arch::is_aarch64_feature_detected!("neon") { "NEON" } else { "scalar" };
     #[cfg(not(any(target_arch = "x86", target_arch = "x86_64", target_arch = "aarch64")))]
