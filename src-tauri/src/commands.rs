@@ -197,6 +197,8 @@ pub fn save_experiment(app: State<'_, App>, doc: ExperimentDoc, current: Option<
 pub fn launch(handle: AppHandle, app: State<'_, App>, doc: ExperimentDoc, file: Option<String>) -> Reply<Vec<RunId>> {
     let (checked, exp) = experiments::check(&doc, &app.registry);
     let exp = exp.ok_or_else(|| checked.error.map(|e| e.text).unwrap_or_default())?;
+    // A backend this build lacks is one message here, not a failed run each.
+    benchtop_studies::ml::device::check_built(exp.backend).map_err(text)?;
     let slurm = match exp.executor {
         benchtop_core::Executor::Local => None,
         benchtop_core::Executor::Slurm => {

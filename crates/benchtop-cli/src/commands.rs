@@ -83,6 +83,7 @@ pub fn run(
     let mut experiments = Vec::new();
     for file in files {
         let (mut exp, mut p) = load_and_plan(file, sets, &registry)?;
+        benchtop_studies::ml::device::check_built(exp.backend).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
         if let Some(e) = &executor {
             exp.executor = e.clone();
         }

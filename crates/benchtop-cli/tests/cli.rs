@@ -95,12 +95,16 @@ fn bad_input_is_one_clear_line_a_nonzero_exit_and_loses_nothing() {
     let good = write_experiment(dir.path(), "keep-me", 1, 20);
     assert!(run(&store, &["run", good.to_str().unwrap()]).status.success());
 
-    let cases: Vec<(&str, &str)> = vec![
+    let mut cases: Vec<(&str, &str)> = vec![
         ("malformed", "name = \"x\"\nstudy = \"isr\"\n[params\n"),
         ("unknown-study", "name = \"x\"\nstudy = \"nope\"\n"),
         ("unknown-method", "name = \"x\"\nstudy = \"isr\"\n[sweep]\nmethod = [\"erm\", \"magic\"]\n"),
         ("bad-param", "name = \"x\"\nstudy = \"isr\"\n[params]\nn_envs = 1\n"),
     ];
+    // A backend this build lacks (LibTorch is opt-in) is refused before anything is stored.
+    if !benchtop_studies::ml::device::LIBTORCH_BUILT {
+        cases.push(("unbuilt-backend", "name = \"x\"\nstudy = \"isr\"\nbackend = \"libtorch\"\n"));
+    }
     for (name, body) in cases {
         let path = dir.path().join(format!("{name}.toml"));
         std::fs::write(&path, body).unwrap();

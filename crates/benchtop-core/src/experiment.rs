@@ -5,7 +5,7 @@
 //! study = "isr"
 //! description = "Test error against the number of training environments"
 //! seeds = 5                 # or a list: [0, 1, 7]
-//! backend = "cpu"           # or "gpu"
+//! backend = "cpu"           # or "gpu", or "libtorch" (opt-in builds)
 //! [params]                  # overrides the study's defaults
 //! d_spu = 5
 //! [sweep]                   # lists expand as a grid; `method` is a key like any other
@@ -210,8 +210,9 @@ impl Experiment {
             Some(b) => match b.get_ref().as_str() {
                 "cpu" => Backend::Cpu,
                 "gpu" => Backend::Gpu,
+                "libtorch" => Backend::Libtorch,
                 other => {
-                    return Err(at(b.span(), Some("backend"), format!("unknown backend `{other}`; allowed: cpu, gpu")));
+                    return Err(at(b.span(), Some("backend"), format!("unknown backend `{other}`; allowed: cpu, gpu, libtorch")));
                 }
             },
         };

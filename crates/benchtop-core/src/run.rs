@@ -125,6 +125,10 @@ pub enum Backend {
     Cpu,
     /// burn-wgpu: a GPU through Vulkan/Metal/DX12 (or a CPU Vulkan driver).
     Gpu,
+    /// LibTorch's CPU kernels under burn (burn-tch), in a build with the opt-in `libtorch`
+    /// feature: faster than burn-flex on convolutions and transformers, slower on small
+    /// dense models (docs/performance.md).
+    Libtorch,
 }
 
 impl Backend {
@@ -133,6 +137,7 @@ impl Backend {
         match self {
             Backend::Cpu => "cpu",
             Backend::Gpu => "gpu",
+            Backend::Libtorch => "libtorch",
         }
     }
 }

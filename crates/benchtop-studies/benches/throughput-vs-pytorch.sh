@@ -5,6 +5,8 @@
 # under the target folder: CI caches that folder and starts it over past 30 GB, and a torch
 # there once pushed it past and cost a cold build.
 # Arguments keep only the shapes whose names contain one of them (e.g. `goat policy`).
+# `--libtorch` first builds the opt-in LibTorch backend (scripts/with-libtorch.sh) and
+# measures burn on both of its CPU backends, burn-flex and LibTorch, in the same rounds.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 venv="${BENCHTOP_TORCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/benchtop/torch-venv}"
@@ -14,4 +16,9 @@ if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
   "$venv/bin/pip" install --quiet torch
 fi
 cd "$root"
-BENCHTOP_TORCH_PYTHON="$venv/bin/python" cargo test --workspace --bench throughput -- "$@"
+export BENCHTOP_TORCH_PYTHON="$venv/bin/python"
+if [ "${1:-}" = "--libtorch" ]; then
+  shift
+  exec scripts/with-libtorch.sh cargo test --workspace --bench throughput --features benchtop-studies/libtorch -- "$@"
+fi
+cargo test --workspace --bench throughput -- "$@"

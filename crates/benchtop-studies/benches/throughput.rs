@@ -4,8 +4,12 @@
 //! `cargo test --workspace --bench throughput` prints burn's figures; `throughput-vs-pytorch.sh`
 //! (beside this file) sets PyTorch up from PyPI and adds its figures and the ratios. Arguments
 //! after `--` keep only the shapes whose names contain one of them (`-- goat policy`); `--list`
-//! prints the names; `--repeat=N` measures both sides N times in turn (3 by default).
-//! `scripts/profile-shapes.sh` profiles each shape (docs/performance.md).
+//! prints the names; `--repeat=N` measures both sides N times in turn (3 by default);
+//! `--backend=NAME` measures burn on that backend only.
+//! `scripts/profile-shapes.sh` profiles each shape (docs/performance.md). Built with
+//! `--features benchtop-studies/libtorch` (under scripts/with-libtorch.sh, or
+//! `throughput-vs-pytorch.sh --libtorch`), every shape is measured on both of burn's CPU
+//! backends, burn-flex and LibTorch, in the same rounds.
 //!
 //! Each shape trains the studies' own modules through the studies' own loops where those are
 //! public (`ml::nets::fit`, `isr::logistic::fit`, `alignment::fine_tune`, `bradley_terry::train`,
@@ -17,6 +21,7 @@
 
 #![allow(clippy::unwrap_used)] // a benchmark: a panic is the failure message
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::mpsc::channel;
@@ -30,6 +35,7 @@ use benchtop_studies::forgetting::{LoraMlp, Mlp};
 use benchtop_studies::goat::model::{Classifier, Encoder, EncoderKind, Head};
 use benchtop_studies::isr::logistic::{Design, FitOptions, Irm};
 use benchtop_studies::ml::bradley_terry::{self, BtOptions, Comparisons, RewardNet};
+use benchtop_studies::ml::device::{self, LIBTORCH_BUILT, inference_device, training_device};
 use benchtop_studies::ml::minilm::{MiniLm, weights_path};
 use benchtop_studies::ml::nets::{Batchable, TrainOptions, fit, host, predict, tensor, train};
 use benchtop_studies::reward::armorm::Gate;
@@ -51,15 +57,20 @@ struct Shape {
     burn: Box<dyn Fn(&Value) -> f64>,
 }
 
+thread_local! {
+    /// The backend the shapes are being measured on (burn-flex, or LibTorch in that build).
+    static BACKEND: Cell<Backend> = const { Cell::new(Backend::Cpu) };
+}
+
 fn ctx() -> RunContext {
     // Metrics a study logs go to a channel nobody reads, as in a run whose events are ingested elsewhere.
     let (tx, rx) = channel();
     std::mem::forget(rx);
-    RunContext::new(RunId::new(), 0, Backend::Cpu, std::env::temp_dir(), tx, Default::default())
+    RunContext::new(RunId::new(), 0, BACKEND.get(), std::env::temp_dir(), tx, Default::default())
 }
 
 fn device() -> Device {
-    Device::flex().autodiff()
+    training_device(BACKEND.get()).unwrap()
 }
 
 fn usize_of(spec: &Value, key: &str) -> usize {
@@ -319,7 +330,7 @@ fn sentences(n: usize) -> Vec<String> {
 }
 
 fn minilm(spec: &Value) -> f64 {
-    let Some(model) = weights_path().and_then(|p| MiniLm::load(&p, &Device::flex()).ok()) else {
+    let Some(model) = weights_path().and_then(|p| MiniLm::load(&p, &inference_device(BACKEND.get()).unwrap()).ok()) else {
         return f64::NAN;
     };
     let texts = sentences(usize_of(spec, "sentences"));
@@ -533,7 +544,17 @@ fn torch_figures(specs: &Value, minilm_texts: &[Vec<u32>]) -> Option<(BTreeMap<S
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let file = std::env::temp_dir().join(format!("benchtop-throughput-{}.json", std::process::id()));
     std::fs::write(&file, json!({"threads": threads, "shapes": specs, "minilm_tokens": minilm_texts}).to_string()).ok()?;
-    let out = Command::new(python).arg(script).arg(&file).output();
+    let mut command = Command::new(python);
+    // PyTorch allocates through glibc's malloc. With glibc's defaults a large block is often
+    // mapped afresh and zeroed by the kernel on every step: on one day PyTorch's unpooled
+    // GOAT training measured 586-977 images/s with them and 1,220-1,341 with these settings.
+    // The twin gets the settings our own processes train with (freed memory kept:
+    // mimalloc's option, and these in the LibTorch build, ml/memory.rs), so the reference is
+    // PyTorch at its steadier best.
+    if std::env::var_os("GLIBC_TUNABLES").is_none() {
+        command.env("GLIBC_TUNABLES", "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=1073741824");
+    }
+    let out = command.arg(script).arg(&file).output();
     let _ = std::fs::remove_file(&file);
     let out = out.ok()?;
     if !out.status.success() {
@@ -576,7 +597,20 @@ fn main() {
     // measurement of either side moves by 10-30%, so the table shows medians and the spread
     // of the ratio over the repeats.
     let repeats: usize = args.iter().find_map(|a| a.strip_prefix("--repeat=")).and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
-    let mut burn: Vec<Vec<f64>> = vec![Vec::new(); shapes.len()];
+    // `--backend=cpu` or `--backend=libtorch` measures that one only (to profile one of them).
+    let only = args.iter().find_map(|a| a.strip_prefix("--backend="));
+    let built: &[Backend] = if LIBTORCH_BUILT { &[Backend::Cpu, Backend::Libtorch] } else { &[Backend::Cpu] };
+    let backends: Vec<Backend> = built.iter().copied().filter(|b| only.is_none_or(|o| o == b.as_str())).collect();
+    if backends.is_empty() {
+        eprintln!(
+            "throughput: no backend `{}` in this build (built: cpu{})",
+            only.unwrap_or(""),
+            if LIBTORCH_BUILT { ", libtorch" } else { "" }
+        );
+        std::process::exit(2);
+    }
+    // burn[b][i]: backend b's figures for shape i, one a round.
+    let mut burn: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); shapes.len()]; backends.len()];
     let mut torch: Vec<Vec<f64>> = vec![Vec::new(); shapes.len()];
     let mut version = None;
     for round in 0..repeats {
@@ -587,28 +621,35 @@ fn main() {
             }
             version = Some(v);
         }
-        for (i, shape) in shapes.iter().enumerate() {
-            burn[i].push((shape.burn)(&shape.spec));
+        for (b, &backend) in backends.iter().enumerate() {
+            BACKEND.set(backend);
+            for (i, shape) in shapes.iter().enumerate() {
+                burn[b][i].push((shape.burn)(&shape.spec));
+            }
         }
     }
-    let threads = rayon::current_num_threads();
-    println!(
-        "Throughput per model shape, burn (burn-flex simd + rayon, {threads} threads) against {}; medians of {repeats} rounds:",
-        version.unwrap_or_else(|| "no PyTorch reference (run throughput-vs-pytorch.sh)".to_owned())
-    );
-    println!("  {:<24} {:>11} {:>12} {:>12} {:>8}  ratio's range", "shape", "unit", "burn", "PyTorch", "ratio");
-    for (i, shape) in shapes.iter().enumerate() {
-        let show = |v: Option<f64>| v.filter(|v| v.is_finite()).map_or_else(|| format!("{:>12}", "-"), |v| format!("{v:>12.1}"));
-        // Ratios pair each round's two measurements, taken back to back.
-        let ratios: Vec<f64> = burn[i].iter().zip(&torch[i]).map(|(b, t)| b / t).filter(|r| r.is_finite()).collect();
-        let ratio = median(&ratios).map_or_else(|| format!("{:>8}", "-"), |r| format!("{r:>7.2}x"));
-        let range = match (ratios.iter().copied().reduce(f64::min), ratios.iter().copied().reduce(f64::max)) {
-            (Some(lo), Some(hi)) if ratios.len() > 1 => format!("  {lo:.2}-{hi:.2}"),
-            _ => String::new(),
-        };
-        println!("  {:<24} {:>11} {} {} {ratio}{range}", shape.name, shape.unit, show(median(&burn[i])), show(median(&torch[i])));
-        if shape.name == "minilm_embed" && burn[i].iter().all(|v| v.is_nan()) {
-            println!("    (no MiniLM weights here: scripts/setup.sh fetches them)");
+    let version = version.unwrap_or_else(|| "no PyTorch reference (run throughput-vs-pytorch.sh)".to_owned());
+    for (b, &backend) in backends.iter().enumerate() {
+        let compute = device::compute(backend);
+        println!(
+            "Throughput per model shape, burn on `{backend}` ({}, {} threads) against {version}; medians of {repeats} rounds:",
+            device::kernels(backend),
+            compute.threads,
+        );
+        println!("  {:<24} {:>11} {:>12} {:>12} {:>8}  ratio's range", "shape", "unit", "burn", "PyTorch", "ratio");
+        for (i, shape) in shapes.iter().enumerate() {
+            let show = |v: Option<f64>| v.filter(|v| v.is_finite()).map_or_else(|| format!("{:>12}", "-"), |v| format!("{v:>12.1}"));
+            // Ratios pair each round's two measurements, taken back to back.
+            let ratios: Vec<f64> = burn[b][i].iter().zip(&torch[i]).map(|(b, t)| b / t).filter(|r| r.is_finite()).collect();
+            let ratio = median(&ratios).map_or_else(|| format!("{:>8}", "-"), |r| format!("{r:>7.2}x"));
+            let range = match (ratios.iter().copied().reduce(f64::min), ratios.iter().copied().reduce(f64::max)) {
+                (Some(lo), Some(hi)) if ratios.len() > 1 => format!("  {lo:.2}-{hi:.2}"),
+                _ => String::new(),
+            };
+            println!("  {:<24} {:>11} {} {} {ratio}{range}", shape.name, shape.unit, show(median(&burn[b][i])), show(median(&torch[i])));
+            if shape.name == "minilm_embed" && burn[b][i].iter().all(|v| v.is_nan()) {
+                println!("    (no MiniLM weights here: scripts/setup.sh fetches them)");
+            }
         }
     }
 }

@@ -187,7 +187,7 @@ fn bad_seeds_and_backends_are_explained() {
     assert!(e.message.contains("2^53"), "{e}");
     let e = err("name = \"a\"\nstudy = \"demo\"\nbackend = \"tpu\"\n");
     assert_eq!(e.line, 3);
-    assert!(e.message.contains("cpu, gpu"), "{e}");
+    assert!(e.message.contains("cpu, gpu, libtorch"), "{e}");
 }
 
 #[test]

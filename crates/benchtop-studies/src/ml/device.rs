@@ -6,12 +6,56 @@ use burn::prelude::Device;
 /// Whether this build can train on a GPU (the cargo feature `gpu`).
 pub const GPU_BUILT: bool = cfg!(feature = "gpu");
 
-/// The autodiff device for `backend`; `gpu` without the feature is a clear error.
+/// Whether this build can train through LibTorch (the cargo feature `libtorch`).
+pub const LIBTORCH_BUILT: bool = cfg!(feature = "libtorch");
+
+/// The LibTorch release the `libtorch` build links (the one tch 0.22 checks for;
+/// scripts/with-libtorch.sh fetches it).
+pub const LIBTORCH_VERSION: &str = "2.9.0";
+
+/// The device without autodiff for `backend`'s inference-only work (the sentence encoder):
+/// the run's own kernels, except a GPU run's, which embeds on burn-flex.
+pub fn inference_device(backend: Backend) -> Result<Device, StudyError> {
+    match backend {
+        Backend::Cpu | Backend::Gpu => Ok(Device::flex()),
+        Backend::Libtorch => libtorch_device(),
+    }
+}
+
+/// The autodiff device for `backend`; `gpu` or `libtorch` without its feature is a clear error.
 pub fn training_device(backend: Backend) -> Result<Device, StudyError> {
     match backend {
         Backend::Cpu => Ok(Device::flex().autodiff()),
         Backend::Gpu => gpu_device().map(Device::autodiff),
+        Backend::Libtorch => libtorch_device().map(Device::autodiff),
     }
+}
+
+/// Whether this build has `backend`'s kernels. Checked when an experiment is launched, so a
+/// backend the build lacks is one clear error before anything is stored, not a failed run each.
+pub fn check_built(backend: Backend) -> Result<(), StudyError> {
+    match backend {
+        Backend::Cpu => Ok(()),
+        Backend::Gpu if GPU_BUILT => Ok(()),
+        Backend::Libtorch if LIBTORCH_BUILT => Ok(()),
+        Backend::Gpu => gpu_device().map(drop),
+        Backend::Libtorch => libtorch_device().map(drop),
+    }
+}
+
+// burn 0.22 marks burn-tch deprecated (CubeCL's CPU runtime is to replace it); it is still
+// the one way to LibTorch's kernels from burn, and the build that has it is opt-in.
+#[cfg(feature = "libtorch")]
+#[allow(deprecated)]
+fn libtorch_device() -> Result<Device, StudyError> {
+    Ok(Device::libtorch())
+}
+
+#[cfg(not(feature = "libtorch"))]
+fn libtorch_device() -> Result<Device, StudyError> {
+    Err(StudyError::Backend(
+        "this Benchtop was built without LibTorch; build with `--features benchtop-studies/libtorch` under scripts/with-libtorch.sh, or use backend = \"cpu\"".into(),
+    ))
 }
 
 #[cfg(feature = "gpu")]
@@ -33,6 +77,8 @@ pub fn kernels(backend: Backend) -> &'static str {
         // `x86-v4` added gemm's AVX-512 kernels, so stages cached before it are recomputed.
         Backend::Cpu => "burn-flex simd rayon x86-v4",
         Backend::Gpu => "burn-wgpu",
+        // LIBTORCH_VERSION's kernels.
+        Backend::Libtorch => "libtorch 2.9.0 cpu",
     }
 }
 
@@ -47,10 +93,16 @@ pub fn stage_key(ctx: &RunContext, study: &str, stage: &str, seed: u64) -> Cache
 pub fn compute(backend: Backend) -> Compute {
     Compute {
         cpu: cpu_model(),
-        simd: simd_paths(),
-        threads: rayon::current_num_threads(),
+        simd: match backend {
+            Backend::Libtorch => format!("LibTorch {LIBTORCH_VERSION} CPU kernels"),
+            Backend::Cpu | Backend::Gpu => simd_paths(),
+        },
+        threads: match backend {
+            Backend::Libtorch => libtorch_threads(),
+            Backend::Cpu | Backend::Gpu => rayon::current_num_threads(),
+        },
         gpu: match backend {
-            Backend::Cpu => None,
+            Backend::Cpu | Backend::Libtorch => None,
             // The adapter is chosen by burn-wgpu inside the run; say which API it asks for.
             Backend::Gpu => Some(gpu_description()),
         },
@@ -68,6 +120,16 @@ fn cpu_model() -> String {
         })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| std::env::consts::ARCH.to_owned())
+}
+
+/// LibTorch's intra-op threads (the ones its kernels split over); 0 in a build without it,
+/// where a `libtorch` run fails before it trains.
+fn libtorch_threads() -> usize {
+    #[cfg(feature = "libtorch")]
+    let threads = usize::try_from(tch::get_num_threads()).unwrap_or(1);
+    #[cfg(not(feature = "libtorch"))]
+    let threads = 0;
+    threads
 }
 
 /// macerator's choice (element-wise ops, reductions) and gemm's f32 kernel (matmul, conv).
@@ -119,5 +181,16 @@ mod tests {
         assert!(c.gpu.is_none());
         assert!(compute(Backend::Gpu).gpu.is_some());
         assert!(c.describe().contains(&c.cpu));
+    }
+
+    #[cfg(not(feature = "libtorch"))]
+    #[test]
+    fn libtorch_in_a_build_without_it_is_a_clear_error() {
+        let e = training_device(Backend::Libtorch).unwrap_err().to_string();
+        assert!(e.contains("benchtop-studies/libtorch") && e.contains("with-libtorch.sh"), "{e}");
+        assert!(inference_device(Backend::Libtorch).is_err());
+        assert!(check_built(Backend::Libtorch).is_err() && check_built(Backend::Cpu).is_ok());
+        // The cache key names the LibTorch release the build links.
+        assert!(kernels(Backend::Libtorch).contains(LIBTORCH_VERSION));
     }
 }

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use benchtop_core::cache::fnv1a;
 use benchtop_core::{LogLevel, RunContext, StudyError};
 use benchtop_data::preference::{PreferencePair, QaQuestion};
-use burn::prelude::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -181,7 +180,7 @@ pub fn embed(ctx: &RunContext, corpus: &str, texts: &[&str], encoder: Encoder) -
             Encoder::Hashed => texts.iter().map(|t| hashed_vector(t)).collect(),
             Encoder::Minilm => {
                 let path = weights_path().ok_or_else(|| StudyError::Failed("no data directory for the MiniLM weights".into()))?;
-                let model = MiniLm::load(&path, &Device::flex())?;
+                let model = MiniLm::load(&path, &crate::ml::device::inference_device(ctx.backend())?)?;
                 ctx.info(format!("embedding {} distinct texts of {corpus} with MiniLM (once; cached after)", texts.len()));
                 let total = texts.len() as u64;
                 model.embed_with_progress(texts, |done| {

@@ -3,4 +3,4 @@
 /**
  * The device family a run trains on.
  */
-export type Backend = "cpu" | "gpu";
+export type Backend = "cpu" | "gpu" | "libtorch";
