@@ -7,16 +7,23 @@ counted where its own symbol says, so generic ones (`FnOnce::call_once`) fall in
 import re
 import sys
 
+# The LibTorch backend's symbols (profile-shapes.sh --libtorch, where each line also names
+# its library): oneDNN's generated convolution kernels have no symbol ("[JIT]"), MKL's
+# products are `mkl_blas`, its vectorised maths `mkl_vml`, LibTorch's element-wise and copy
+# loops `VectorizedLoop2d<at::native::...>`, its dispatch `c10::impl`/`at::_ops`, OpenMP's
+# pool `libgomp`. Pooling counts with the convolutions' other work, on either backend.
 GROUPS = [
-    ("gemm", r"gemm"),
-    ("conv", r"burn_flex::ops::conv"),
-    ("elementwise", r"macerator|binary_op|unary_op|scalar_op|zip_|expf|erff|erfc|xflowf|logf|log1p|tanh|libm|powf|sqrt|clamp|activation"),
-    ("reductions", r"reduce|sum_dim|mean_dim|max_dim|argmax|softmax|cumsum"),
-    ("copies", r"memmove|memcpy|copy_2d|memset|gather|select|slice|cat_|permute|swap_dims|reshape|contiguous|into_data|from_data|to_vec|copy_"),
+    ("gemm", r"gemm|\[JIT\]|dnnl"),
+    ("conv", r"burn_flex::ops::conv|max_pool|avg_pool"),
+    ("elementwise", r"macerator|binary_op|unary_op|scalar_op|zip_|expf|erff|erfc|xflowf|logf|log1p|tanh|libm|powf|sqrt|clamp|activation"
+     r"|mkl_vml|vsexp|Sleef|VectorizedLoop2d<at::native::\(anonymous|loop_2d_from_1d<at::native::\(anonymous"),
+    ("reductions", r"reduce|sum_dim|mean_dim|max_dim|argmax|softmax|cumsum|vectorized_inner_sum|vectorized_outer_sum"),
+    ("copies", r"memmove|memcpy|copy_2d|memset|gather|select|slice|cat_|permute|swap_dims|reshape|contiguous|into_data|from_data|to_vec|copy_|direct_copy"),
     # benchtop_kernels is the fused optimiser step (before "host", which matches benchtop).
-    ("autodiff", r"benchtop_kernels|burn_autodiff|burn_dispatch|burn_backend|burn_tensor|burn_optim|burn_core|burn_nn|Arc|hashbrown|HashMap|drop_in_place|spin::"),
+    ("autodiff", r"benchtop_kernels|burn_autodiff|burn_dispatch|burn_backend|burn_tensor|burn_optim|burn_core|burn_nn|Arc|hashbrown|HashMap|drop_in_place|spin::"
+     r"|burn_tch|tch::|atg_|c10::impl|c10::Dispatch|c10::TensorImpl|c10::intrusive|at::_ops|OperatorEntry"),
     ("kernel", r"\[k\]|malloc|_int_free|_int_malloc|cfree|realloc|mmap|munmap|page"),
-    ("waiting", r"rayon|sched_yield|crossbeam|futex|park"),
+    ("waiting", r"rayon|sched_yield|crossbeam|futex|park|libgomp|GOMP"),
     ("host", r"benchtop|rand|chacha|tokenizers"),
 ]
 
@@ -26,11 +33,12 @@ def main():
     shares = {name: 0.0 for name, _ in GROUPS}
     other = 0.0
     for line in sys.stdin:
-        m = re.match(r"\s*([0-9.]+)%\s+(\[.\])\s+(.*)", line)
+        # `--sort symbol` lines: "12.3%  [.] name"; `--sort dso,symbol`: "12.3%  libfoo.so  [.] name".
+        m = re.match(r"\s*([0-9.]+)%\s+(?:(.+?)\s+)?(\[.\])\s+(.*)", line)
         if not m:
             continue
-        share, kind, symbol = float(m.group(1)), m.group(2), m.group(3)
-        text = f"{kind} {symbol}"
+        share, library, kind, symbol = float(m.group(1)), m.group(2) or "", m.group(3), m.group(4)
+        text = f"{library} {kind} {symbol}".strip()
         for name, pattern in GROUPS:
             if re.search(pattern, text):
                 shares[name] += share
