@@ -157,9 +157,15 @@ try {
   await (await browser.$('[data-screen="compare"]')).click();
   const chart = await browser.$('#default-charts figure img');
   await chart.waitForDisplayed({ timeout: 30_000 });
-  const src = await chart.getAttribute('src');
+  // The charts are drawn again as the last runs' results arrive: wait for the drawing of the
+  // finished runs rather than reading the first one shown (read afresh each time, as the
+  // image element may be replaced).
+  const firstSrc = async () => (await (await browser.$('#default-charts figure img')).getAttribute('src')) ?? '';
+  await browser
+    .waitUntil(async () => decodeURIComponent(await firstSrc()).includes('test_error'), { timeout: 30_000 })
+    .catch(() => fail('the first chart does not name test_error'));
+  const src = await firstSrc();
   if (!src.startsWith('data:image/svg+xml')) fail(`the chart is not an SVG image: ${src.slice(0, 40)}`);
-  if (!decodeURIComponent(src).includes('test_error')) fail('the first chart does not name test_error');
   const charts = await browser.$$('#default-charts figure img');
   if (charts.length < 3) fail(`expected the study's charts, got ${charts.length}`);
   await shot('3-compare');
