@@ -29,7 +29,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::ml::device::training_device;
-use crate::ml::nets::{Batchable, Epochs, TrainOptions, fit_until, host, linear, logit_accuracy, predict, tensor, train, uniform};
+use crate::ml::nets::{Batchable, Epochs, TrainOptions, conv2d, fit_until, host, linear, logit_accuracy, predict, tensor, train, uniform};
 
 /// The study's registry entry.
 pub struct Cfa;
@@ -173,7 +173,7 @@ impl Encoder {
 
     /// Features before normalisation, `[n, 1, 28, 28]` to `[n, 128]`.
     fn raw(&self, x: Tensor<4>) -> Tensor<2> {
-        let x = relu(self.c2.forward(relu(self.c1.forward(x))));
+        let x = relu(conv2d(&self.c2, relu(conv2d(&self.c1, x))));
         self.out.forward(x.flatten(1, 3))
     }
 

@@ -73,7 +73,7 @@ impl Encoder {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = images;
         for (i, layer) in self.convs.iter().enumerate() {
-            x = relu(layer.forward(x));
+            x = relu(crate::ml::nets::conv2d(layer, x));
             if let (Some(pool), true) = (&self.pool, i < 2) {
                 x = pool.forward(x);
             }

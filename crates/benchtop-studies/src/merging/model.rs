@@ -25,7 +25,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{relu, softmax};
 use rand_chacha::ChaCha8Rng;
 
-use crate::ml::nets::{linear, tensor, uniform};
+use crate::ml::nets::{conv2d, linear, tensor, uniform};
 
 /// The embedding's dimension (the prototypes', CLIP's text side).
 pub const EMBED: usize = 32;
@@ -74,7 +74,7 @@ impl Backbone {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<4> {
         let mut x = images;
         for c in &self.convs {
-            x = relu(c.forward(x));
+            x = relu(conv2d(c, x));
         }
         x
     }
@@ -124,11 +124,11 @@ impl MaskHead {
     pub fn forward(&self, features: Tensor<4>, prompts: Tensor<4>, images: Tensor<4>) -> Tensor<4> {
         let mut h = Tensor::cat(vec![features, prompts], 1);
         for c in &self.decode {
-            h = relu(c.forward(h));
+            h = relu(conv2d(c, h));
         }
-        let coarse = upsample(self.coarse.forward(h), STRIDE);
-        let r = relu(self.refine[0].forward(Tensor::cat(vec![coarse.clone(), images], 1)));
-        coarse + self.refine[1].forward(r)
+        let coarse = upsample(conv2d(&self.coarse, h), STRIDE);
+        let r = relu(conv2d(&self.refine[0], Tensor::cat(vec![coarse.clone(), images], 1)));
+        coarse + conv2d(&self.refine[1], r)
     }
 
     pub fn macs(side: usize) -> u64 {
@@ -174,15 +174,15 @@ impl SemanticHead {
 
     /// `[n, EMBED, g, g]`: each cell's value, its dense embedding.
     pub fn dense(&self, features: Tensor<4>) -> Tensor<4> {
-        self.values.forward(relu(self.hidden.forward(features)))
+        conv2d(&self.values, relu(conv2d(&self.hidden, features)))
     }
 
     /// `[n, EMBED]`: the image's embedding, the attention-pooled cells' values.
     pub fn forward(&self, features: Tensor<4>) -> Tensor<2> {
-        let h = relu(self.hidden.forward(features));
+        let h = relu(conv2d(&self.hidden, features));
         let [n, _, gh, gw] = h.dims();
-        let keys = self.keys.forward(h.clone()).reshape([n, KEYS, gh * gw]);
-        let values = self.values.forward(h).reshape([n, EMBED, gh * gw]);
+        let keys = conv2d(&self.keys, h.clone()).reshape([n, KEYS, gh * gw]);
+        let values = conv2d(&self.values, h).reshape([n, EMBED, gh * gw]);
         let query = self.query.val().reshape([1, 1, KEYS]).expand([n, 1, KEYS]);
         let weights = softmax(query.matmul(keys).div_scalar((KEYS as f64).sqrt()), 2); // [n, 1, cells]
         values.matmul(weights.swap_dims(1, 2)).reshape([n, EMBED])
@@ -193,9 +193,9 @@ impl SemanticHead {
     /// cells). The attention pooling of the whole image, slid over the feature map: the
     /// backbone and the head run once per scene, where sliding teacher C runs it per window.
     pub fn windowed(&self, features: Tensor<4>, window: usize) -> Tensor<4> {
-        let h = relu(self.hidden.forward(features));
+        let h = relu(conv2d(&self.hidden, features));
         let [n, _, gh, gw] = h.dims();
-        let logits = self.query.val().reshape([1, KEYS, 1, 1]).expand([n, KEYS, gh, gw]).mul(self.keys.forward(h.clone())).sum_dim(1);
+        let logits = self.query.val().reshape([1, KEYS, 1, 1]).expand([n, KEYS, gh, gw]).mul(conv2d(&self.keys, h.clone())).sum_dim(1);
         // Attention weights up to a per-image factor, which the ratio below cancels. The
         // exponent is floored so that no window's weights all underflow to zero (a window far
         // below the image's strongest cell then averages its cells evenly).
@@ -204,7 +204,7 @@ impl SemanticHead {
         let pad = window / 2;
         let pool =
             AvgPool2dConfig::new([window, window]).with_strides([1, 1]).with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad)).init();
-        let values = self.values.forward(h);
+        let values = conv2d(&self.values, h);
         pool.forward(values * weights.clone()) / pool.forward(weights).clamp_min(1e-12)
     }
 
@@ -269,7 +269,7 @@ impl TeacherC {
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = images;
         for c in &self.convs {
-            x = relu(c.forward(x));
+            x = relu(conv2d(c, x));
         }
         let [n, c, _, _] = x.dims();
         self.project.forward(x.mean_dim(3).mean_dim(2).reshape([n, c]))

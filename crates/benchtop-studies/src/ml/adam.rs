@@ -10,8 +10,9 @@
 //! `Adam`/`AdamW` (burn 0.22: `adam.rs`, `adamw.rs`, `decay.rs`), so the result is the same
 //! to the bit (tested against burn's own), in one pass over contiguous memory, vectorised and
 //! split across the pool for large parameters (`benchtop_kernels::adam`). The state is burn's own (`AdamState`, `AdamWState`), so a
-//! checkpointed optimiser reads back either way. Off the CPU backend (the GPU build) a step is
-//! burn's own: reading the tensors back to the host would cost more than it saves.
+//! checkpointed optimiser reads back either way. LibTorch's CPU tensors get the same pass, in
+//! place on their buffers (ml/libtorch.rs). On the GPU a step is burn's own: reading the
+//! tensors back to the host would cost more than it saves.
 
 use benchtop_kernels::adam::{Decay, Rule, Step};
 use burn::optim::{AdamState, AdamWState, AdaptiveMomentumState, LearningRate, Optimizer};
@@ -55,9 +56,17 @@ fn fused<const D: usize>(
     state: Option<AdaptiveMomentumState<D>>,
 ) -> Result<(Tensor<D>, AdaptiveMomentumState<D>), Box<(Tensor<D>, Tensor<D>, Option<AdaptiveMomentumState<D>>)>> {
     let f32s = |t: &Tensor<D>| t.dtype() == burn::tensor::DType::F32;
-    let on_cpu = tensor.device().inner() == Device::flex();
     // AMSGrad keeps a third moment; the studies do not use it.
-    if !on_cpu || !f32s(&tensor) || !f32s(&grad) || state.as_ref().is_some_and(|s| s.max_moment_2.is_some()) {
+    if !f32s(&tensor) || !f32s(&grad) || state.as_ref().is_some_and(|s| s.max_moment_2.is_some()) {
+        return Err(Box::new((tensor, grad, state)));
+    }
+    // LibTorch's CPU buffers are host memory too: the same pass, in place (ml/libtorch.rs).
+    #[cfg(feature = "libtorch")]
+    let (tensor, grad, state) = match crate::ml::libtorch::adam(&step_at, tensor, grad, state) {
+        Ok(done) => return Ok(done),
+        Err(back) => *back,
+    };
+    if tensor.device().inner() != Device::flex() {
         return Err(Box::new((tensor, grad, state)));
     }
     let (device, shape) = (tensor.device(), tensor.shape());

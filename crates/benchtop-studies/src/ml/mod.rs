@@ -6,6 +6,8 @@ pub mod adam;
 pub mod bradley_terry;
 pub mod checkpoint;
 pub mod device;
+#[cfg(feature = "libtorch")]
+pub mod libtorch;
 pub mod lora;
 pub mod memory;
 pub mod minilm;

@@ -79,6 +79,17 @@ pub fn linear(rng: &mut ChaCha8Rng, d_in: usize, d_out: usize, device: &Device) 
     layer
 }
 
+/// `layer` over `x`: burn's `Conv2d::forward`, except when training on LibTorch, where the
+/// step records LibTorch's own convolution backward (ml/libtorch.rs; the same gradients,
+/// from oneDNN's backward kernels rather than burn's generic ones).
+pub fn conv2d(layer: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "libtorch")]
+    if let Some(y) = crate::ml::libtorch::conv2d(layer, &x) {
+        return y;
+    }
+    layer.forward(x)
+}
+
 /// Inputs on the host: `n` rows of `shape` values, and their labels.
 #[derive(Clone, Debug)]
 pub struct Batchable<'a> {
