@@ -1,9 +1,10 @@
-//! The `libtorch` build compiles one C++ function against LibTorch's headers: its own
-//! convolution backward, which tch does not bind (src/ml/libtorch_conv.cpp says why).
+//! The `libtorch` build compiles two C++ functions against LibTorch's headers: its own
+//! convolution and layer-norm backward passes, which tch does not bind
+//! (src/ml/libtorch_ops.cpp says why).
 //! Other builds compile nothing.
 
 fn main() {
-    println!("cargo:rerun-if-changed=src/ml/libtorch_conv.cpp");
+    println!("cargo:rerun-if-changed=src/ml/libtorch_ops.cpp");
     #[cfg(feature = "libtorch")]
     libtorch::compile();
 }
@@ -29,7 +30,7 @@ mod libtorch {
             .define("_GLIBCXX_USE_CXX11_ABI", abi.as_str())
             .define("GLOG_USE_GLOG_EXPORT", None)
             .warnings(false)
-            .file("src/ml/libtorch_conv.cpp")
-            .compile("benchtop_libtorch_conv");
+            .file("src/ml/libtorch_ops.cpp")
+            .compile("benchtop_libtorch_ops");
     }
 }

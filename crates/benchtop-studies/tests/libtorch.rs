@@ -34,6 +34,19 @@ fn max_relative_gap(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs())) / scale
 }
 
+/// Every parameter's gradient in `grads`, in `module`'s visiting order (empty where none).
+fn gradients<M: Module>(module: &M, grads: &burn::tensor::Gradients) -> Vec<Vec<f32>> {
+    struct Collect<'a>(&'a burn::tensor::Gradients, Vec<Vec<f32>>);
+    impl burn::module::ModuleVisitor for Collect<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            self.1.push(param.val().grad(self.0).map(values).unwrap_or_default());
+        }
+    }
+    let mut c = Collect(grads, Vec::new());
+    module.visit(&mut c);
+    c.1
+}
+
 /// The same seed draws the same weights on either device.
 fn classifier(kind: EncoderKind, device: &Device) -> Classifier {
     let mut rng = benchtop_data::rng(0, 1);
@@ -89,17 +102,7 @@ fn the_goat_classifier_gets_the_same_gradients_through_either_backend() {
             let x = Tensor::<4>::from_data(TensorData::new(images(16), [16, 1, 28, 28]), &device);
             let labels = Tensor::<1, Int>::from_data(TensorData::new((0..16).map(|i| i % 10).collect::<Vec<i64>>(), [16]), &device);
             let loss = burn::nn::loss::CrossEntropyLossConfig::new().init(&device).forward(model.forward(x), labels);
-            let grads = loss.backward();
-            // Every parameter's gradient, in the module's visiting order.
-            struct Collect<'a>(&'a burn::tensor::Gradients, Vec<Vec<f32>>);
-            impl burn::module::ModuleVisitor for Collect<'_> {
-                fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
-                    self.1.push(param.val().grad(self.0).map(values).unwrap_or_default());
-                }
-            }
-            let mut c = Collect(&grads, Vec::new());
-            model.visit(&mut c);
-            c.1
+            gradients(&model, &loss.backward())
         });
         // 3 convolutions, 2 hidden layers, the norm's scale and shift, the output layer.
         let trained = |g: &[Vec<f32>]| g.iter().filter(|g| !g.is_empty()).count();
@@ -256,5 +259,100 @@ fn the_fused_adam_step_runs_on_libtorch_tensors_and_leaves_shared_buffers_alone(
             ..state
         };
         assert!(benchtop_studies::ml::libtorch::adam(step, t(1.0), t(0.5), Some(moments)).is_ok(), "second step fell back on {device:?}");
+    }
+}
+
+/// Output and input gradient of `f` on a tracked `[3, 5, 7]` tensor, under a loss whose
+/// gradient differs per element, plus the gradients of `params` (a layer norm's).
+fn with_gradients(f: impl Fn(Tensor<3>) -> Tensor<3>, params: &[Tensor<1>], device: &Device) -> Vec<Vec<f32>> {
+    let x = Tensor::<3>::from_data(TensorData::new(images(1)[..105].iter().map(|v| 4.0 * v - 2.0).collect::<Vec<_>>(), [3, 5, 7]), device)
+        .require_grad();
+    let y = f(x.clone());
+    let weights = Tensor::<3>::from_data(TensorData::new(images(1)[200..305].to_vec(), [3, 5, 7]), device);
+    let grads = (y.clone() * weights).sum().backward();
+    let mut out = vec![values(y), values(x.grad(&grads).unwrap())];
+    out.extend(params.iter().map(|p| values(p.grad(&grads).unwrap())));
+    out
+}
+
+fn assert_close(ours: &[Vec<f32>], burns: &[Vec<f32>], what: &str) {
+    for (i, (a, b)) in ours.iter().zip(burns).enumerate() {
+        let gap = max_relative_gap(a, b);
+        assert!(gap < 1e-5, "{what}: value {i} (output, input's gradient, parameters') differs by {gap} (relative)");
+    }
+}
+
+#[test]
+fn libtorchs_fused_softmax_and_log_softmax_give_burns_values_and_gradients() {
+    use benchtop_studies::ml::libtorch;
+    let device = training_device(Backend::Libtorch).unwrap();
+    for dim in [1, 2] {
+        for log in [false, true] {
+            let ours = with_gradients(
+                |x| match log {
+                    true => libtorch::log_softmax(&x, dim).expect("LibTorch's log-softmax on a tracked LibTorch tensor"),
+                    false => libtorch::softmax(&x, dim).expect("LibTorch's softmax on a tracked LibTorch tensor"),
+                },
+                &[],
+                &device,
+            );
+            let burns = with_gradients(
+                |x| match log {
+                    true => burn::tensor::activation::log_softmax(x, dim),
+                    false => burn::tensor::activation::softmax(x, dim),
+                },
+                &[],
+                &device,
+            );
+            assert_close(&ours, &burns, &format!("log {log}, dim {dim}"));
+        }
+    }
+    // Off LibTorch's autodiff, burn's own path runs.
+    let plain = Tensor::<2>::zeros([2, 3], &inference_device(Backend::Libtorch).unwrap());
+    assert!(libtorch::softmax(&plain, 1).is_none());
+}
+
+#[test]
+fn libtorchs_fused_layer_norm_gives_burns_values_and_gradients() {
+    let device = training_device(Backend::Libtorch).unwrap();
+    for bias in [true, false] {
+        let mut norm = burn::nn::LayerNormConfig::new(7).with_epsilon(1e-3).with_bias(bias).init(&device);
+        // Scale and shift away from 1 and 0, so their gradients' use shows.
+        norm.gamma = burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(images(1)[300..307].to_vec(), [7]), &device));
+        if bias {
+            norm.beta =
+                Some(burn::module::Param::from_tensor(Tensor::from_data(TensorData::new(images(1)[400..407].to_vec(), [7]), &device)));
+        }
+        let params: Vec<Tensor<1>> = std::iter::once(norm.gamma.val()).chain(norm.beta.as_ref().map(|b| b.val())).collect();
+        let ours = with_gradients(
+            |x| benchtop_studies::ml::libtorch::layer_norm(&norm, &x, 1e-3).expect("LibTorch's layer norm on a tracked LibTorch tensor"),
+            &params,
+            &device,
+        );
+        let burns = with_gradients(|x| norm.forward(x), &params, &device);
+        assert_eq!(ours.len(), 3 + usize::from(bias));
+        assert_close(&ours, &burns, &format!("layer norm, bias {bias}"));
+    }
+}
+
+#[test]
+fn the_policy_gets_the_same_gradients_through_either_backend() {
+    // SFT's loss through the transformer: LibTorch's fused layer norm, softmax and
+    // log-softmax (ml/libtorch.rs) against burn-flex's composed ones.
+    use benchtop_studies::alignment::policy::{TokenBatch, Weighting};
+    let prompts: Vec<Vec<u32>> = (0..4).map(|r| (0..6).map(|i| 2 + ((r * 7 + i * 13) % 60) as u32).collect()).collect();
+    let responses: Vec<Vec<u32>> = (0..4).map(|r| (0..5 + r).map(|i| 2 + ((r * 11 + i * 5) % 60) as u32).collect()).collect();
+    let pairs: Vec<(&[u32], &[u32])> = prompts.iter().zip(&responses).map(|(p, r)| (p.as_slice(), r.as_slice())).collect();
+    let batch = TokenBatch::new(&pairs);
+    let [flex, torch] = [Backend::Cpu, Backend::Libtorch].map(|backend| {
+        let device = training_device(backend).unwrap();
+        let policy = Policy::new(64, &mut benchtop_data::rng(0, 6), &device);
+        gradients(&policy, &policy.sft_loss(&batch, Weighting::PerToken, &device).backward())
+    });
+    assert_eq!(flex.len(), torch.len());
+    assert!(flex.iter().all(|g| !g.is_empty()) && torch.iter().all(|g| !g.is_empty()), "a parameter without a gradient");
+    for (i, (f, t)) in flex.iter().zip(&torch).enumerate() {
+        let gap = max_relative_gap(f, t);
+        assert!(gap < 1e-4, "parameter {i}'s gradient differs by {gap} (relative) between burn-flex and LibTorch");
     }
 }

@@ -11,17 +11,20 @@ use benchtop_core::StudyError;
 use burn::module::Param;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, log_softmax, softmax};
+use burn::tensor::activation::gelu;
 use rand::Rng as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::ml::nets::{host, linear, tensor};
+use crate::ml::nets::{host, layer_norm, linear, log_softmax, softmax, tensor};
 
 pub const WIDTH: usize = 64;
 pub const HEADS: usize = 4;
 pub const LAYERS: usize = 2;
 pub const FEED_FORWARD: usize = 128;
+/// The layer norms' epsilon (burn's default), named: the LibTorch build's fused layer norm
+/// needs it passed (ml::nets::layer_norm).
+const NORM_EPSILON: f64 = 1e-5;
 /// The longest sequence (prompt and response together) the policy reads.
 pub const MAX_LEN: usize = 64;
 /// Id of `<pad>` (the testbed vocabulary puts the specials first).
@@ -95,15 +98,21 @@ impl Policy {
         let position = Param::from_tensor(tensor(small(rng, MAX_LEN * WIDTH), [MAX_LEN, WIDTH], device));
         let blocks = (0..LAYERS)
             .map(|_| Block {
-                norm1: LayerNormConfig::new(WIDTH).init(device),
+                norm1: LayerNormConfig::new(WIDTH).with_epsilon(NORM_EPSILON).init(device),
                 qkv: linear(rng, WIDTH, 3 * WIDTH, device),
                 proj: linear(rng, WIDTH, WIDTH, device),
-                norm2: LayerNormConfig::new(WIDTH).init(device),
+                norm2: LayerNormConfig::new(WIDTH).with_epsilon(NORM_EPSILON).init(device),
                 up: linear(rng, WIDTH, FEED_FORWARD, device),
                 down: linear(rng, FEED_FORWARD, WIDTH, device),
             })
             .collect();
-        Policy { token, position, blocks, norm: LayerNormConfig::new(WIDTH).init(device), out: linear(rng, WIDTH, vocab, device) }
+        Policy {
+            token,
+            position,
+            blocks,
+            norm: LayerNormConfig::new(WIDTH).with_epsilon(NORM_EPSILON).init(device),
+            out: linear(rng, WIDTH, vocab, device),
+        }
     }
 
     pub fn vocab(&self) -> usize {
@@ -122,16 +131,16 @@ impl Policy {
         let causal: Vec<f32> = (0..n * n).map(|k| if k % n > k / n { -1e4 } else { 0.0 }).collect();
         let causal = tensor(causal, [1, 1, n, n], &device);
         for block in &self.blocks {
-            let qkv = block.qkv.forward(block.norm1.forward(x.clone()));
+            let qkv = block.qkv.forward(layer_norm(&block.norm1, x.clone(), NORM_EPSILON));
             let part = |k: usize| qkv.clone().slice([0..b * n, k * WIDTH..(k + 1) * WIDTH]).reshape([b, n, HEADS, head]).swap_dims(1, 2);
             let (q, k, v) = (part(0), part(1), part(2));
             let scores = q.matmul(k.swap_dims(2, 3)).div_scalar((head as f64).sqrt()) + causal.clone();
             let context = softmax(scores, 3).matmul(v).swap_dims(1, 2).reshape([b * n, WIDTH]);
             x = x + block.proj.forward(context);
-            x = x.clone() + block.down.forward(gelu(block.up.forward(block.norm2.forward(x))));
+            x = x.clone() + block.down.forward(gelu(block.up.forward(layer_norm(&block.norm2, x, NORM_EPSILON))));
         }
         let vocab = self.vocab();
-        self.out.forward(self.norm.forward(x)).reshape([b, n, vocab])
+        self.out.forward(layer_norm(&self.norm, x, NORM_EPSILON)).reshape([b, n, vocab])
     }
 
     /// The log-probability of each row's response (its weighted next-token targets), `[b]`.

@@ -14,9 +14,8 @@ use benchtop_data::digits::{Digits, Mnist, mnist};
 use benchtop_data::transforms::rotate;
 use burn::module::Param;
 use burn::nn::Linear;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
-use burn::tensor::activation::{log_softmax, relu, softmax};
+use burn::tensor::activation::relu;
 use rand::seq::SliceRandom;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -25,7 +24,7 @@ use crate::ml::checkpoint::fit_checkpointed;
 use crate::ml::device::training_device;
 use crate::ml::lora::LoraLinear;
 use crate::ml::nets::host;
-use crate::ml::nets::{Batchable, Epochs, TrainOptions, linear, predict, tensor};
+use crate::ml::nets::{Batchable, Epochs, TrainOptions, cross_entropy, linear, log_softmax, predict, softmax, tensor};
 
 /// The study's registry entry.
 pub struct Forgetting;
@@ -362,11 +361,10 @@ impl Study for Forgetting {
                 let lora = LoraMlp::new(&pre, rank, &mut rng, &device);
                 let trainable: usize = lora.layers.iter().map(LoraLinear::trainable).sum();
                 ctx.info(format!("LoRA rank {rank}: {trainable} trainable values"));
-                let ce = CrossEntropyLossConfig::new().init(&device);
                 let ft = batchable(&data.finetune);
                 let loss = |m: &LoraMlp, idx: &[usize]| {
                     let (x, y) = ft.batch(idx, &device);
-                    ce.forward(m.forward(x), y)
+                    cross_entropy(m.forward(x), y)
                 };
                 let trained = fit_checkpointed(ctx, "lora", lora, loss, data.finetune.len(), &options(p), &mut rng, |epoch, _, m| {
                     if epoch + 1 < p.ft_epochs {
@@ -505,14 +503,13 @@ fn regularised_finetune(
 ) -> Result<Vec<f32>, StudyError> {
     let anchor: Vec<Tensor<1>> = pre.flat().into_iter().map(|t| t.detach()).collect();
     let teacher = pre.valid();
-    let ce = CrossEntropyLossConfig::new().init(device);
     let ft = batchable(&data.finetune);
     let lambda = p.lambda;
     let method = p.method;
     let loss = |m: &Mlp, idx: &[usize]| {
         let (x, y) = ft.batch(idx, device);
         let logits = m.forward(x.clone());
-        let task = ce.forward(logits.clone(), y);
+        let task = cross_entropy(logits.clone(), y);
         match method {
             ForgettingMethod::L1Init => task + m.distance(&anchor, 1).mul_scalar(lambda),
             ForgettingMethod::L2Init => task + m.distance(&anchor, 2).mul_scalar(lambda),

@@ -22,10 +22,10 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::AvgPool2dConfig;
 use burn::nn::{Linear, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::{relu, softmax};
+use burn::tensor::activation::relu;
 use rand_chacha::ChaCha8Rng;
 
-use crate::ml::nets::{conv2d, linear, tensor, uniform};
+use crate::ml::nets::{conv2d, linear, softmax, tensor, uniform};
 
 /// The embedding's dimension (the prototypes', CLIP's text side).
 pub const EMBED: usize = 32;

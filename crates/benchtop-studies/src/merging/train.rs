@@ -5,7 +5,6 @@
 
 use benchtop_core::{Checkpoint, RunContext, StudyError};
 use burn::module::Module;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use rand::seq::SliceRandom;
@@ -16,7 +15,7 @@ use super::model::{Backbone, EMBED, Heads, Net, SemanticHead, TeacherC, cosine_d
 use super::{MergingParams, net_bytes, net_from};
 use crate::ml::checkpoint::{load_module, load_optimizer, load_rng, module_bytes, optimizer_bytes, rng_bytes};
 use crate::ml::device::stage_key;
-use crate::ml::nets::{TrainOptions, fit, floats, host, module_values, tensor, with_module_values};
+use crate::ml::nets::{TrainOptions, cross_entropy, fit, floats, host, module_values, tensor, with_module_values};
 
 /// CLIP's temperature for the prototype logits the teachers are trained with.
 const TEMPERATURE: f64 = 0.1;
@@ -114,12 +113,11 @@ fn train_embedder<M: Module>(
     name: &str,
 ) -> Result<M, StudyError> {
     let prototypes = data.prototype_tensor(device);
-    let ce = CrossEntropyLossConfig::new().init(device);
     let loss = |m: &M, idx: &[usize]| {
         let x = digit_batch(&data.c_train, idx, device);
         let labels: Vec<i64> = idx.iter().map(|&i| data.c_train.labels[i] as i64).collect();
         let y = Tensor::from_data(TensorData::new(labels, [idx.len()]), device);
-        ce.forward(prototype_logits(forward(m, x), prototypes.clone(), TEMPERATURE), y)
+        cross_entropy(prototype_logits(forward(m, x), prototypes.clone(), TEMPERATURE), y)
     };
     let mut rng = benchtop_data::rng(ctx.seed(), 81);
     fit(model, loss, data.c_train.len(), &options(p, p.c_epochs), &mut rng, |epoch, mean, m| {

@@ -1,11 +1,15 @@
-//! Two places where burn's LibTorch backend leaves LibTorch's speed unused in training, taken
-//! over in the `libtorch` build (docs/performance.md measures both):
+//! Where burn's LibTorch backend leaves LibTorch's speed unused in training, taken over in the
+//! `libtorch` build (docs/performance.md measures each):
 //!
 //! - **The convolution's backward.** burn-tch inherits burn's generic backward: a transposed
 //!   convolution for the input's gradient and, for the weights', a convolution whose kernel
 //!   is the whole output gradient. [`conv2d`] records its own autodiff step instead, which
 //!   calls LibTorch's `convolution_backward` (oneDNN's backward kernels, as PyTorch does)
-//!   through the one C++ function in `libtorch_conv.cpp`.
+//!   through a C++ function in `libtorch_ops.cpp`.
+//! - **Softmax, log-softmax and layer norm.** Under autodiff burn composes each from five to
+//!   ten tensor ops, every one a pass over the tensor and a node to differentiate.
+//!   [`softmax`], [`log_softmax`] and [`layer_norm`] record LibTorch's fused kernels and
+//!   their backward passes as one step each, as PyTorch's autograd does.
 //! - **Adam's step.** burn's Adam is a dozen out-of-place tensor ops per parameter. [`adam`]
 //!   runs the fused pass burn-flex's parameters get (`benchtop_kernels::adam`) in place on
 //!   LibTorch's buffers, which live in host memory like burn-flex's.
@@ -27,8 +31,8 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::libtorch::{LibTorch, TchTensor};
 use burn::backend::ops::ModuleOps;
-use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
+use burn::nn::{LayerNorm, PaddingConfig2d};
 use burn::optim::AdaptiveMomentumState;
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
@@ -41,7 +45,7 @@ fn device() -> Device {
 }
 
 unsafe extern "C" {
-    /// libtorch_conv.cpp: the gradients `wanted` (input, weight, bias) of a 2-D convolution,
+    /// libtorch_ops.cpp: the gradients `wanted` (input, weight, bias) of a 2-D convolution,
     /// as new tch handles in `grads`; 0, or 1 if LibTorch threw.
     fn benchtop_conv2d_backward(
         grad_output: *const c_void,
@@ -52,6 +56,20 @@ unsafe extern "C" {
         dilation: *const i64,
         groups: i64,
         with_bias: c_int,
+        wanted: *const c_int,
+        grads: *mut *mut c_void,
+    ) -> c_int;
+
+    /// libtorch_ops.cpp: the gradients `wanted` (input, weight, bias) of a layer norm over the
+    /// last `normalized` values; `bias` may be null.
+    fn benchtop_layer_norm_backward(
+        grad_output: *const c_void,
+        input: *const c_void,
+        normalized: i64,
+        mean: *const c_void,
+        rstd: *const c_void,
+        weight: *const c_void,
+        bias: *const c_void,
         wanted: *const c_int,
         grads: *mut *mut c_void,
     ) -> c_int;
@@ -187,6 +205,146 @@ fn native_backward(
     };
     // SAFETY: see above; each non-null pointer is owned by nothing else.
     (status == 0).then(|| out.map(|p| (!p.is_null()).then(|| TchTensor::new(unsafe { tch::Tensor::from_ptr(p.cast()) }))))
+}
+
+/// Softmax over `dim`, recorded as LibTorch's fused kernel and its backward when `x` is
+/// tracked on LibTorch; `None` otherwise (the caller runs burn's).
+pub fn softmax<const D: usize>(x: &Tensor<D>, dim: usize) -> Option<Tensor<D>> {
+    normalised_exp(x, dim, false)
+}
+
+/// Log-softmax over `dim`, as [`softmax`].
+pub fn log_softmax<const D: usize>(x: &Tensor<D>, dim: usize) -> Option<Tensor<D>> {
+    normalised_exp(x, dim, true)
+}
+
+fn normalised_exp<const D: usize>(x: &Tensor<D>, dim: usize, log: bool) -> Option<Tensor<D>> {
+    if x.device() != device().autodiff() || dim >= D {
+        return None;
+    }
+    let (x, node) = tracked(x.clone())?;
+    let output = TchTensor::new(match log {
+        true => x.tensor.internal_log_softmax(dim as i64, false),
+        false => x.tensor.internal_softmax(dim as i64, false),
+    });
+    let output = match (NativeSoftmax { log }).prepare::<NoCheckpointing>([node]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish((output.clone(), dim as i64), output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    Some(Tensor::from_primitive::<Tracked>(output))
+}
+
+/// Softmax's backward reads its output only, which it keeps (sharing its buffer: no copy).
+#[derive(Debug)]
+struct NativeSoftmax {
+    log: bool,
+}
+
+impl Backward<LibTorch, 1> for NativeSoftmax {
+    type State = (TchTensor, i64);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<LibTorch>(&ops.node);
+        let (output, dim) = ops.state;
+        if let Some(node) = &ops.parents[0] {
+            let gradient = match self.log {
+                true => tch::Tensor::internal_log_softmax_backward_data(&grad.tensor, &output.tensor, dim, tch::Kind::Float),
+                false => tch::Tensor::internal_softmax_backward_data(&grad.tensor, &output.tensor, dim, tch::Kind::Float),
+            };
+            grads.register::<LibTorch>(node.id, TchTensor::new(gradient));
+        }
+    }
+}
+
+/// `norm` over `x`'s last dimension with `epsilon` (the one `norm` was configured with: burn
+/// keeps it private), recorded as LibTorch's fused layer norm and its backward when `x` is
+/// tracked on LibTorch; `None` otherwise (the caller runs `norm.forward`).
+pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: &Tensor<D>, epsilon: f64) -> Option<Tensor<D>> {
+    if x.device() != device().autodiff() {
+        return None;
+    }
+    let width = x.dims()[D - 1];
+    let (input, x_node) = tracked(x.clone())?;
+    let (gamma, gamma_node) = tracked(norm.gamma.val())?;
+    let beta = match &norm.beta {
+        Some(b) => Some(tracked(b.val())?),
+        None => None,
+    };
+    let (output, mean, rstd) =
+        input.tensor.native_layer_norm([width as i64], Some(&gamma.tensor), beta.as_ref().map(|(b, _)| &b.tensor), epsilon);
+    let output = TchTensor::new(output);
+    let saved = SavedNorm {
+        input,
+        mean: TchTensor::new(mean),
+        rstd: TchTensor::new(rstd),
+        gamma,
+        beta: beta.as_ref().map(|(b, _)| b.clone()),
+        width: width as i64,
+    };
+    let output = match beta {
+        Some((_, beta_node)) => {
+            match NativeLayerNorm.prepare::<NoCheckpointing>([x_node, gamma_node, beta_node]).compute_bound().stateful() {
+                OpsKind::Tracked(prep) => prep.finish(saved, output),
+                OpsKind::UnTracked(prep) => prep.finish(output),
+            }
+        }
+        None => match NativeLayerNorm.prepare::<NoCheckpointing>([x_node, gamma_node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(saved, output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        },
+    };
+    Some(Tensor::from_primitive::<Tracked>(output))
+}
+
+#[derive(Clone, Debug)]
+struct SavedNorm {
+    input: TchTensor,
+    mean: TchTensor,
+    rstd: TchTensor,
+    gamma: TchTensor,
+    beta: Option<TchTensor>,
+    width: i64,
+}
+
+#[derive(Debug)]
+struct NativeLayerNorm;
+
+/// Parents: input, scale and, for N = 3, shift.
+impl<const N: usize> Backward<LibTorch, N> for NativeLayerNorm {
+    type State = SavedNorm;
+
+    fn backward(self, ops: Ops<SavedNorm, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<LibTorch>(&ops.node);
+        let s = ops.state;
+        let wanted = [0, 1, 2].map(|i| c_int::from(ops.parents.get(i).is_some_and(Option::is_some)));
+        let mut out = [std::ptr::null_mut::<c_void>(); 3];
+        let ptr = |t: &TchTensor| t.tensor.as_ptr().cast::<c_void>();
+        // SAFETY: as in `native_backward`: live handles borrowed for the call, 3 flags read,
+        // 3 results written, each a new at::Tensor or null.
+        let status = unsafe {
+            benchtop_layer_norm_backward(
+                ptr(&grad),
+                ptr(&s.input),
+                s.width,
+                ptr(&s.mean),
+                ptr(&s.rstd),
+                ptr(&s.gamma),
+                s.beta.as_ref().map_or(std::ptr::null(), ptr),
+                wanted.as_ptr(),
+                out.as_mut_ptr(),
+            )
+        };
+        // Layer norm has no generic backward in burn to fall back to (it composes the forward
+        // from differentiable ops); LibTorch refusing its own op on its own tensors is a bug.
+        assert_eq!(status, 0, "LibTorch's layer-norm backward failed");
+        for (parent, p) in ops.parents.iter().zip(out) {
+            // SAFETY: each non-null pointer is a new at::Tensor owned by nothing else.
+            let gradient = (!p.is_null()).then(|| TchTensor::new(unsafe { tch::Tensor::from_ptr(p.cast()) }));
+            if let (Some(node), Some(gradient)) = (parent, gradient) {
+                grads.register::<LibTorch>(node.id, gradient);
+            }
+        }
+    }
 }
 
 /// A float tensor's buffer on LibTorch's CPU device, to be written in place: its own if no

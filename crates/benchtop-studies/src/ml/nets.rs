@@ -7,7 +7,6 @@
 
 use benchtop_core::StudyError;
 use burn::module::{ModuleMapper, ModuleVisitor, Param};
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::nn::{Linear, LinearConfig};
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -88,6 +87,44 @@ pub fn conv2d(layer: &burn::nn::conv::Conv2d, x: Tensor<4>) -> Tensor<4> {
         return y;
     }
     layer.forward(x)
+}
+
+/// Softmax over `dim`: burn's, except when training on LibTorch, where the step records
+/// LibTorch's fused kernel and its backward (ml/libtorch.rs).
+pub fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    #[cfg(feature = "libtorch")]
+    if let Some(y) = crate::ml::libtorch::softmax(&x, dim) {
+        return y;
+    }
+    burn::tensor::activation::softmax(x, dim)
+}
+
+/// Log-softmax over `dim`, as [`softmax`].
+pub fn log_softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    #[cfg(feature = "libtorch")]
+    if let Some(y) = crate::ml::libtorch::log_softmax(&x, dim) {
+        return y;
+    }
+    burn::tensor::activation::log_softmax(x, dim)
+}
+
+/// Mean cross-entropy of `logits` `[b, classes]` against `targets` `[b]`: burn's
+/// `CrossEntropyLoss` without weights or padding, op for op (so the same values on
+/// burn-flex), through [`log_softmax`] (so LibTorch's fused kernel when training on it).
+pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [b] = targets.dims();
+    log_softmax(logits, 1).gather(1, targets.reshape([b, 1])).reshape([b]).mean().neg()
+}
+
+/// `norm` over `x`'s last dimension: `norm.forward`, except when training on LibTorch (as
+/// [`softmax`]). `epsilon` must be the one `norm` was configured with (burn keeps it private).
+pub fn layer_norm<const D: usize>(norm: &burn::nn::LayerNorm, x: Tensor<D>, epsilon: f64) -> Tensor<D> {
+    #[cfg(feature = "libtorch")]
+    if let Some(y) = crate::ml::libtorch::layer_norm(norm, &x, epsilon) {
+        return y;
+    }
+    let _ = epsilon;
+    norm.forward(x)
 }
 
 /// Inputs on the host: `n` rows of `shape` values, and their labels.
@@ -266,10 +303,9 @@ where
     M: Module,
     F: Fn(&M, Tensor<4>) -> Tensor<2>,
 {
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
     let loss = |m: &M, idx: &[usize]| {
         let (x, y) = data.batch(idx, device);
-        loss_fn.forward(forward(m, x), y)
+        cross_entropy(forward(m, x), y)
     };
     fit_until(model, loss, data.len(), options, rng, on_epoch)
 }
@@ -341,4 +377,34 @@ pub fn with_module_values<M: Module>(module: M, values: &[f32], device: &Device,
         return Err(StudyError::Failed(format!("a saved {what} has {} weights; this {what} has a different number", values.len())));
     }
     Ok(module)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::loss::CrossEntropyLossConfig;
+
+    /// The studies' loss replaced burn's `CrossEntropyLoss` (so that LibTorch's fused
+    /// log-softmax can stand in): on burn-flex it must give the same value and gradient.
+    #[test]
+    fn cross_entropy_is_burns_to_the_bit() {
+        let device = Device::flex().autodiff();
+        let mut rng = benchtop_data::rng(5, 0);
+        let logits = || tensor(uniform(&mut benchtop_data::rng(5, 1), 12 * 7, 1), [12, 7], &device).mul_scalar(9.0).require_grad();
+        let targets =
+            Tensor::<1, Int>::from_data(TensorData::new((0..12).map(|_| rng.random_range(0..7i64)).collect::<Vec<_>>(), [12]), &device);
+        let run = |ours: bool| {
+            let x = logits();
+            let loss = match ours {
+                true => cross_entropy(x.clone(), targets.clone()),
+                false => CrossEntropyLossConfig::new().init(&device).forward(x.clone(), targets.clone()),
+            };
+            let grads = loss.backward();
+            let bits = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap_or_default().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            (loss.into_scalar::<f32>().to_bits(), x.grad(&grads).map(bits))
+        };
+        let ours = run(true);
+        assert!(ours.1.as_ref().is_some_and(|g| g.len() == 84), "no gradient reached the logits");
+        assert_eq!(ours, run(false));
+    }
 }

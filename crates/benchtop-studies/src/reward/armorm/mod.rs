@@ -14,7 +14,7 @@ use burn::module::Param;
 use burn::nn::Linear;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use burn::tensor::activation::{relu, softmax};
+use burn::tensor::activation::relu;
 use nalgebra::DMatrix;
 use rand::seq::SliceRandom;
 use rand_distr::{Distribution, StandardNormal};
@@ -25,7 +25,7 @@ use super::controlled::{HiddenObjectives, Labels, draw_label, spread};
 use super::features::{DIM, Encoder, TextVectors, embed, finegrained_texts, response_features, text_hash};
 use crate::ml::bradley_terry::{self, BtOptions, Comparisons, Head, accuracy, cross_validate_l2, sigmoid};
 use crate::ml::device::training_device;
-use crate::ml::nets::{host, linear, tensor};
+use crate::ml::nets::{host, linear, softmax, tensor};
 use crate::ml::stats::{Standardiser, pearson, spearman};
 
 /// The study's registry entry.
