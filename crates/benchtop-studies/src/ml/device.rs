@@ -77,8 +77,11 @@ pub fn kernels(backend: Backend) -> &'static str {
         // `x86-v4` added gemm's AVX-512 kernels, so stages cached before it are recomputed.
         Backend::Cpu => "burn-flex simd rayon x86-v4",
         Backend::Gpu => "burn-wgpu",
-        // LIBTORCH_VERSION's kernels.
-        Backend::Libtorch => "libtorch 2.9.0 cpu",
+        // LIBTORCH_VERSION's kernels; `native backward`: the training steps of ml/libtorch.rs
+        // (LibTorch's own convolution, softmax and layer-norm backward, the fused Adam), which
+        // round differently from burn's composed ones, so stages cached before them are
+        // recomputed.
+        Backend::Libtorch => "libtorch 2.9.0 cpu native backward",
     }
 }
 

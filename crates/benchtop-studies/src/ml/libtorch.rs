@@ -14,8 +14,11 @@
 //!   runs the fused pass burn-flex's parameters get (`benchtop_kernels::adam`) in place on
 //!   LibTorch's buffers, which live in host memory like burn-flex's.
 //!
-//! Both fall back to burn's own path wherever they do not apply (another device, a shared
-//! buffer, LibTorch refusing the call), so they change speed, never what is computed.
+//! Each runs only on LibTorch's tracked tensors (Adam: on its CPU buffers, copying one that
+//! another tensor shares) and leaves burn's own path to every other device, to a padding
+//! LibTorch cannot express and to a convolution LibTorch refuses. They change speed and the
+//! last bits of rounding, not what is computed: `tests/libtorch.rs` holds each to burn's
+//! values and gradients.
 
 // burn 0.22 marks burn-tch deprecated (ml/device.rs says why it is still used); this module is
 // all about its types.
