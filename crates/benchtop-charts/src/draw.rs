@@ -298,7 +298,11 @@ fn bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64
     // Bars keep their categories: a box zooms only the values.
     let yr = range(view.y, bottom..top);
     let (bottom, top) = (yr.start, yr.end);
-    let categories = chart.categories.clone();
+    // Category labels cut where they would run into a neighbour's.
+    let plot_width = f64::from(area.dim_in_pixel().0) - (62.0 + 2.0 * 10.0) * s;
+    let categories = fitted_labels(&chart.categories, plot_width / n as f64 - 8.0 * s, |t| {
+        area.estimate_text_size(t, &font(12.0, s)).map_or(0.0, |(w, _)| f64::from(w))
+    });
     let mut ctx = ChartBuilder::on(area)
         .margin((10.0 * s) as u32)
         .x_label_area_size((40.0 * s) as u32)
@@ -337,6 +341,39 @@ fn bars<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64
         }
     }
     Ok(frame(&ctx, (-0.5, n as f64 - 0.5), (bottom, top)))
+}
+
+/// `labels`, centred `room` pixels (a slot less a gap) apart, cut so that no two neighbours
+/// overlap by `width` (a text's drawn width): a label may spread over what its neighbours
+/// leave of their room (a long name between short ones is kept whole), and one that must be
+/// cut keeps its start and end around an ellipsis, since labels of one chart often differ
+/// only at the end (`goat, G = 1`, `goat, G = 2`). The ends count as neighbours using all
+/// their room.
+fn fitted_labels(labels: &[String], room: f64, width: impl Fn(&str) -> f64) -> Vec<String> {
+    // Two neighbours overlap when half of each is wider than the room between their centres:
+    // each label gets twice the room less its wider neighbour (counted at most at the room),
+    // so any two neighbours keep to 2 x room between them.
+    let used: Vec<f64> = labels.iter().map(|l| width(l).min(room)).collect();
+    let neighbour = |j: Option<usize>| j.and_then(|j| used.get(j)).copied().unwrap_or(room);
+    labels
+        .iter()
+        .enumerate()
+        .map(|(i, label)| {
+            let allowed = 2.0 * room - neighbour(i.checked_sub(1)).max(neighbour(Some(i + 1)));
+            if width(label) <= allowed {
+                return label.clone();
+            }
+            let chars: Vec<char> = label.chars().collect();
+            let cut = |keep: usize| -> String {
+                let tail = keep / 2;
+                let head = keep - tail;
+                chars[..head].iter().chain(std::iter::once(&'…')).chain(&chars[chars.len() - tail..]).collect()
+            };
+            // The most characters kept that still fit (at least one, even in a tiny slot).
+            let keep = (1..chars.len()).rev().find(|&k| width(&cut(k)) <= allowed).unwrap_or(1);
+            cut(keep)
+        })
+        .collect()
 }
 
 fn scatter<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, chart: &Chart, s: f64, view: &ChartView) -> Result<PlotFrame> {
@@ -448,6 +485,27 @@ mod tests {
             zero_line: false,
             legend_title: None,
         }
+    }
+
+    #[test]
+    fn bar_labels_spread_into_room_their_neighbours_leave_and_are_cut_at_the_middle_otherwise() {
+        // A monospace stand-in for the font: 7 pixels a character; labels 100 pixels apart.
+        let width = |t: &str| 7.0 * t.chars().count() as f64;
+        let labels: Vec<String> =
+            ["erm", "gradual_repeated", "irm", "gradual_repeated, given 4, G = 1", "gradual_repeated, given 4, G = 2", "x"]
+                .map(String::from)
+                .to_vec();
+        let fitted = fitted_labels(&labels, 100.0, width);
+        assert_eq!(fitted[..3], labels[..3], "a label that fits, or a long one between short ones, is left whole");
+        for (f, l) in fitted[3..5].iter().zip(&labels[3..5]) {
+            let (head, tail) = f.split_once('…').unwrap_or_default();
+            assert!(l.starts_with(head) && l.ends_with(tail) && !tail.is_empty(), "{f:?} from {l:?}");
+        }
+        assert_ne!(fitted[3], fitted[4], "labels that differ at the end still differ");
+        for pair in fitted.windows(2) {
+            assert!(width(&pair[0]) + width(&pair[1]) <= 200.0, "{pair:?} overlap");
+        }
+        assert_eq!(fitted_labels(&labels[3..4], 1.0, width)[0].chars().count(), 2, "a tiny slot keeps one character and the ellipsis");
     }
 
     #[test]
