@@ -28,10 +28,11 @@ use std::ffi::{c_int, c_void};
 
 use benchtop_kernels::adam::Step;
 use burn::backend::Autodiff;
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn::backend::libtorch::{LibTorch, TchTensor};
 use burn::backend::ops::ModuleOps;
 use burn::nn::conv::Conv2d;
@@ -99,23 +100,48 @@ pub fn conv2d(layer: &Conv2d, input: &Tensor<4>) -> Option<Tensor<4>> {
     };
     let output = LibTorch::conv2d(x.clone(), weight.clone(), bias.as_ref().map(|(b, _)| b.clone()), options.clone());
     let saved = Saved { x, weight, bias: bias.as_ref().map(|(b, _)| b.clone()), options };
-    let output = match bias {
-        Some((_, bias_node)) => {
-            match NativeConv2d.prepare::<NoCheckpointing>([x_node, weight_node, bias_node]).compute_bound().stateful() {
-                OpsKind::Tracked(prep) => prep.finish(saved, output),
-                OpsKind::UnTracked(prep) => prep.finish(output),
-            }
-        }
-        None => match NativeConv2d.prepare::<NoCheckpointing>([x_node, weight_node]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(saved, output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        },
+    Some(match bias {
+        Some((_, bias_node)) => record(NativeConv2d, [x_node, weight_node, bias_node], saved, output),
+        None => record(NativeConv2d, [x_node, weight_node], saved, output),
+    })
+}
+
+/// `output`, computed from the tensors of `nodes`, with `step` recorded as its autodiff step
+/// (keeping `state` for the backward pass only when some input wants a gradient).
+fn record<S: Backward<LibTorch, N>, const N: usize, const D: usize>(
+    step: S,
+    nodes: [NodeGuard; N],
+    state: S::State,
+    output: TchTensor,
+) -> Tensor<D> {
+    let output = match step.prepare::<NoCheckpointing>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(state, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
     };
-    Some(Tensor::from_primitive::<Tracked>(output))
+    Tensor::from_primitive::<Tracked>(output)
+}
+
+/// Each gradient `computed` to its parent's node (`parents`' ids, in order), where both are
+/// there.
+fn register(parents: impl Iterator<Item = Option<NodeId>>, computed: [Option<TchTensor>; 3], grads: &mut Gradients) {
+    for (parent, gradient) in parents.zip(computed) {
+        if let (Some(id), Some(gradient)) = (parent, gradient) {
+            grads.register::<LibTorch>(id, gradient);
+        }
+    }
+}
+
+/// The C++ side's results as tensors tch owns (and frees).
+///
+/// # Safety
+/// Each pointer is null or a new `at::Tensor` that nothing else owns.
+unsafe fn owned(out: [*mut c_void; 3]) -> [Option<TchTensor>; 3] {
+    // SAFETY: as the caller promises.
+    out.map(|p| (!p.is_null()).then(|| TchTensor::new(unsafe { tch::Tensor::from_ptr(p.cast()) })))
 }
 
 /// A tensor tracked on LibTorch: its buffer and its autodiff node.
-fn tracked<const D: usize>(t: Tensor<D>) -> Option<(TchTensor, burn::backend::autodiff::ops::NodeGuard)> {
+fn tracked<const D: usize>(t: Tensor<D>) -> Option<(TchTensor, NodeGuard)> {
     t.try_into_primitive::<Tracked>().ok().map(|t| t.into_parts())
 }
 
@@ -168,11 +194,7 @@ impl<const N: usize> Backward<LibTorch, N> for NativeConv2d {
                 bias.filter(|_| wanted[2]).map(|b| LibTorch::conv2d_bias_backward(x.clone(), b, grad.clone())),
             ]
         });
-        for (parent, gradient) in ops.parents.iter().zip(computed) {
-            if let (Some(node), Some(gradient)) = (parent, gradient) {
-                grads.register::<LibTorch>(node.id, gradient);
-            }
-        }
+        register(ops.parents.iter().map(|p| p.as_ref().map(|node| node.id)), computed, grads);
     }
 }
 
@@ -206,8 +228,8 @@ fn native_backward(
             out.as_mut_ptr(),
         )
     };
-    // SAFETY: see above; each non-null pointer is owned by nothing else.
-    (status == 0).then(|| out.map(|p| (!p.is_null()).then(|| TchTensor::new(unsafe { tch::Tensor::from_ptr(p.cast()) }))))
+    // SAFETY: see above.
+    (status == 0).then(|| unsafe { owned(out) })
 }
 
 /// Softmax over `dim`, recorded as LibTorch's fused kernel and its backward when `x` is
@@ -230,11 +252,7 @@ fn normalised_exp<const D: usize>(x: &Tensor<D>, dim: usize, log: bool) -> Optio
         true => x.tensor.internal_log_softmax(dim as i64, false),
         false => x.tensor.internal_softmax(dim as i64, false),
     });
-    let output = match (NativeSoftmax { log }).prepare::<NoCheckpointing>([node]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish((output.clone(), dim as i64), output),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    };
-    Some(Tensor::from_primitive::<Tracked>(output))
+    Some(record(NativeSoftmax { log }, [node], (output.clone(), dim as i64), output))
 }
 
 /// Softmax's backward reads its output only, which it keeps (sharing its buffer: no copy).
@@ -284,19 +302,10 @@ pub fn layer_norm<const D: usize>(norm: &LayerNorm, x: &Tensor<D>, epsilon: f64)
         beta: beta.as_ref().map(|(b, _)| b.clone()),
         width: width as i64,
     };
-    let output = match beta {
-        Some((_, beta_node)) => {
-            match NativeLayerNorm.prepare::<NoCheckpointing>([x_node, gamma_node, beta_node]).compute_bound().stateful() {
-                OpsKind::Tracked(prep) => prep.finish(saved, output),
-                OpsKind::UnTracked(prep) => prep.finish(output),
-            }
-        }
-        None => match NativeLayerNorm.prepare::<NoCheckpointing>([x_node, gamma_node]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => prep.finish(saved, output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        },
-    };
-    Some(Tensor::from_primitive::<Tracked>(output))
+    Some(match beta {
+        Some((_, beta_node)) => record(NativeLayerNorm, [x_node, gamma_node, beta_node], saved, output),
+        None => record(NativeLayerNorm, [x_node, gamma_node], saved, output),
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -340,13 +349,8 @@ impl<const N: usize> Backward<LibTorch, N> for NativeLayerNorm {
         // Layer norm has no generic backward in burn to fall back to (it composes the forward
         // from differentiable ops); LibTorch refusing its own op on its own tensors is a bug.
         assert_eq!(status, 0, "LibTorch's layer-norm backward failed");
-        for (parent, p) in ops.parents.iter().zip(out) {
-            // SAFETY: each non-null pointer is a new at::Tensor owned by nothing else.
-            let gradient = (!p.is_null()).then(|| TchTensor::new(unsafe { tch::Tensor::from_ptr(p.cast()) }));
-            if let (Some(node), Some(gradient)) = (parent, gradient) {
-                grads.register::<LibTorch>(node.id, gradient);
-            }
-        }
+        // SAFETY: as above.
+        register(ops.parents.iter().map(|p| p.as_ref().map(|node| node.id)), unsafe { owned(out) }, grads);
     }
 }
 

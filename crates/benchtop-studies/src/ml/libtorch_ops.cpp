@@ -23,6 +23,14 @@
 #include <optional>
 #include <tuple>
 
+// The gradients `mask` asks for, as new handles for the caller (null for the others).
+static void hand_over(const std::tuple<at::Tensor, at::Tensor, at::Tensor> &out,
+                      const std::array<bool, 3> &mask, at::Tensor **grads) {
+  grads[0] = mask[0] ? new at::Tensor(std::get<0>(out)) : nullptr;
+  grads[1] = mask[1] ? new at::Tensor(std::get<1>(out)) : nullptr;
+  grads[2] = mask[2] ? new at::Tensor(std::get<2>(out)) : nullptr;
+}
+
 extern "C" int benchtop_conv2d_backward(const at::Tensor *grad_output, const at::Tensor *input,
                                         const at::Tensor *weight, const int64_t *stride,
                                         const int64_t *padding, const int64_t *dilation,
@@ -38,9 +46,7 @@ extern "C" int benchtop_conv2d_backward(const at::Tensor *grad_output, const at:
                                         at::IntArrayRef(stride, 2), at::IntArrayRef(padding, 2),
                                         at::IntArrayRef(dilation, 2), false, output_padding,
                                         groups, mask);
-    grads[0] = mask[0] ? new at::Tensor(std::get<0>(out)) : nullptr;
-    grads[1] = mask[1] ? new at::Tensor(std::get<1>(out)) : nullptr;
-    grads[2] = mask[2] ? new at::Tensor(std::get<2>(out)) : nullptr;
+    hand_over(out, mask, grads);
     return 0;
   } catch (const std::exception &) {
     return 1;
@@ -58,9 +64,7 @@ extern "C" int benchtop_layer_norm_backward(const at::Tensor *grad_output, const
     std::optional<at::Tensor> w = *weight;
     std::optional<at::Tensor> b = bias ? std::optional<at::Tensor>(*bias) : std::nullopt;
     auto out = at::native_layer_norm_backward(*grad_output, *input, shape, *mean, *rstd, w, b, mask);
-    grads[0] = mask[0] ? new at::Tensor(std::get<0>(out)) : nullptr;
-    grads[1] = mask[1] ? new at::Tensor(std::get<1>(out)) : nullptr;
-    grads[2] = mask[2] ? new at::Tensor(std::get<2>(out)) : nullptr;
+    hand_over(out, mask, grads);
     return 0;
   } catch (const std::exception &) {
     return 1;
